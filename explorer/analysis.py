@@ -1,0 +1,289 @@
+"""Per-layer analysis: shapes, parameters, MACs, activation memory, receptive field, training memory.
+
+Conventions (the same everywhere in the app, the CLI and the JSON):
+- params: every parameter element, bias included (PyTorch's count); trainable split out.
+- macs: multiply-accumulates of convolutions and matrix products, bias excluded, per image
+  (torchvision's `_ops` and fvcore's "flops" count the same); flops = 2 * macs.
+- activations: elements of a row's output, per image; activation_bytes = activations x dtype
+  size x batch.
+- receptive_field / jump: (height, width) in input pixels; for branching blocks the largest branch.
+- training memory at batch B: parameters + buffers + gradients + optimizer state + tensors saved
+  for backward (measured on the meta device, de-duplicated by storage, parameters excluded) +
+  workspace (estimate: the gradients of the largest activation and of its input alive at once,
+  2 x the largest single tensor). All sizes in bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from explorer.build import build
+from explorer.describe import describe_module, is_elementwise_module, memtable_label_for_module
+from explorer.registry import get_block
+from explorer.shapes import infer_shapes
+from explorer.spec import NetworkSpec, SpecError
+from explorer.trace import Call, trace
+
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16,
+                                  "bfloat16": torch.bfloat16, "float64": torch.float64}
+# Optimizer state kept per trainable parameter element (in units of one parameter):
+# SGD with momentum keeps one velocity buffer, Adam/AdamW two moments, plain SGD none.
+OPTIMIZER_STATE: dict[str, int] = {"sgd": 1, "sgd-plain": 0, "adam": 2, "adamw": 2}
+MAX_BATCH = 1 << 20
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    type: str
+    depth: int
+    block_index: int | None           # index in spec.blocks (None for torchvision/module rows)
+    input_shape: tuple[int, ...]      # per image
+    output_shape: tuple[int, ...]     # per image
+    params: int
+    trainable_params: int
+    macs: int                         # per image
+    activations: int                  # output elements per image
+    activation_bytes: int             # at the analysis batch and dtype
+    saved_bytes: int                  # tensors saved for backward inside this row, at the batch
+    receptive_field: tuple[int, int] | None
+    jump: tuple[int, int] | None
+    formula: str
+    label: str                        # cs231n-style row label, e.g. CONV3-64
+    elementwise: bool                 # same-shape layer (ReLU, BN, dropout...): folded in memtables
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "depth": self.depth, "block_index": self.block_index,
+                "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
+                "params": self.params, "trainable_params": self.trainable_params, "macs": self.macs,
+                "flops": self.flops, "activations": self.activations,
+                "activation_bytes": self.activation_bytes, "saved_bytes": self.saved_bytes,
+                "receptive_field": list(self.receptive_field) if self.receptive_field else None,
+                "jump": list(self.jump) if self.jump else None, "formula": self.formula,
+                "label": self.label, "elementwise": self.elementwise, "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Training memory at one batch size, in bytes."""
+
+    parameters: int
+    buffers: int
+    gradients: int
+    optimizer_state: int
+    saved_activations: int
+    workspace: int
+
+    @property
+    def total(self) -> int:
+        return (self.parameters + self.buffers + self.gradients + self.optimizer_state
+                + self.saved_activations + self.workspace)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"parameters": self.parameters, "buffers": self.buffers, "gradients": self.gradients,
+                "optimizer_state": self.optimizer_state, "saved_activations": self.saved_activations,
+                "workspace": self.workspace, "total": self.total}
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    macs: int                 # per image
+    activations: int          # sum of the rows' output elements, per image
+    param_bytes: int
+    activation_bytes: int     # activations x dtype size x batch
+    memory: MemoryBreakdown
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def train_memory_bytes(self) -> int:
+        return self.memory.total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": self.params, "trainable_params": self.trainable_params, "macs": self.macs,
+                "flops": self.flops, "activations": self.activations, "param_bytes": self.param_bytes,
+                "activation_bytes": self.activation_bytes, "train_memory_bytes": self.train_memory_bytes,
+                "train_memory": self.memory.to_dict()}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str
+    source: str                       # "spec", "torchvision" or "module"
+    input_shape: tuple[int, ...]
+    batch: int
+    dtype: str
+    optimizer: str
+    rows: tuple[LayerRow, ...]
+    totals: Totals
+    output_shape: tuple[int, ...]
+    warnings: tuple[str, ...] = ()
+    detail_rows: tuple[LayerRow, ...] = field(default=(), repr=False)  # every leaf module call
+
+    @property
+    def dtype_size(self) -> int:
+        return torch.empty((), dtype=DTYPES[self.dtype]).element_size()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "input": list(self.input_shape),
+                "batch": self.batch, "dtype": self.dtype, "optimizer": self.optimizer,
+                "output_shape": list(self.output_shape),
+                "layers": [r.to_dict() for r in self.rows], "totals": self.totals.to_dict(),
+                "warnings": list(self.warnings)}
+
+
+def _dtype(dtype: str | torch.dtype) -> tuple[str, torch.dtype]:
+    if isinstance(dtype, torch.dtype):
+        for name, value in DTYPES.items():
+            if value == dtype:
+                return name, value
+    elif dtype in DTYPES:
+        return dtype, DTYPES[dtype]
+    raise SpecError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", field="dtype")
+
+
+def _check_args(batch: int, optimizer: str) -> None:
+    if not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise SpecError(f"batch must be an integer from 1 to {MAX_BATCH:,}, got {batch!r}", field="batch")
+    if optimizer not in OPTIMIZER_STATE:
+        raise SpecError(f"optimizer must be one of {', '.join(OPTIMIZER_STATE)}, got {optimizer!r}",
+                        field="optimizer")
+
+
+def analyze(obj: NetworkSpec | nn.Module, input_shape: tuple[int, ...] | None = None, batch: int = 1,
+            dtype: str | torch.dtype = "float32", optimizer: str = "sgd", name: str | None = None,
+            source: str | None = None) -> Analysis:
+    """Analyse a spec or any nn.Module (weights are never touched: everything runs on meta).
+
+    input_shape is per image; for a spec it defaults to spec.input, for a module to 3x224x224.
+    Raises SpecError with the block and the fix when the spec does not fit together.
+    """
+    dtype_name, torch_dtype = _dtype(dtype)
+    _check_args(batch, optimizer)
+    if isinstance(obj, NetworkSpec):
+        return _analyze_spec(obj, input_shape, batch, dtype_name, torch_dtype, optimizer)
+    if isinstance(obj, nn.Module):
+        shape = tuple(input_shape or (3, 224, 224))
+        return _analyze_module(obj, shape, batch, dtype_name, torch_dtype, optimizer,
+                               name or type(obj).__name__, source or "module")
+    raise TypeError(f"analyze() takes a NetworkSpec or an nn.Module, got {type(obj).__name__}")
+
+
+def _trace_batch(batch: int) -> int:
+    # Batch norm refuses one value per channel in training mode; trace 2 images and scale.
+    return max(batch, 2)
+
+
+def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype, optimizer) -> Analysis:
+    if input_shape is not None:
+        spec = spec.with_input(input_shape)
+    plan = infer_shapes(spec)
+    with torch.device("meta"):
+        model = build(spec, plan)
+    model.to(torch_dtype)
+    tb = _trace_batch(batch)
+    try:
+        tr = trace(model, tuple(spec.input), tb, torch_dtype)
+    except Exception as e:  # a shape formula missed something: name the block it happened in
+        raise SpecError(f"the network does not run: {e}") from None
+    instances = {inst.name: inst for inst in plan.instances}
+    rows = []
+    for call in tr.calls:
+        if call.depth != 1:
+            continue
+        inst = instances[call.name]
+        definition = get_block(inst.type)
+        row = _row(call, tr.batch, batch, torch_dtype, block_index=inst.block_index, type_name=inst.type,
+                   formula=definition.formula(inst.in_shape, inst.out_shape, inst.params),
+                   label=(definition.memtable_label(inst.in_shape, inst.out_shape, inst.params)
+                          if definition.memtable_label else inst.type.upper()),
+                   elementwise=definition.elementwise, warnings=inst.warnings)
+        if row.output_shape != inst.out_shape:  # the formula and the real forward pass disagree
+            raise SpecError(f"internal shape mismatch: formula {inst.out_shape} vs forward "
+                            f"{row.output_shape}", block_index=inst.block_index, block_type=inst.type)
+        rows.append(row)
+    detail = _leaf_rows(tr, batch, torch_dtype, block_of={i.name: i.block_index for i in plan.instances})
+    return _finish(spec.name, "spec", tuple(spec.input), batch, dtype_name, torch_dtype, optimizer, tr, rows,
+                   detail, plan.output_shape, plan.warnings)
+
+
+def _analyze_module(model: nn.Module, input_shape, batch, dtype_name, torch_dtype, optimizer, name, source):
+    tb = _trace_batch(batch)
+    if all(p.is_meta for p in model.parameters()):
+        model.to(torch_dtype)
+    try:
+        tr = trace(model, input_shape, tb, torch_dtype, root_name=name)
+    except Exception as e:
+        raise SpecError(f"{name} does not run on a {'x'.join(map(str, input_shape))} input: {e}",
+                        field="input") from None
+    rows = _leaf_rows(tr, batch, torch_dtype)
+    root = tr.calls[0]
+    out_shape = root.output_shapes[0][1:] if root.output_shapes else ()
+    return _finish(name, source, input_shape, batch, dtype_name, torch_dtype, optimizer, tr, rows, rows,
+                   tuple(out_shape), ())
+
+
+def _leaf_rows(tr, batch, torch_dtype, block_of: dict[str, int] | None = None) -> list[LayerRow]:
+    rows = []
+    for call in tr.calls:
+        if call.children or call.depth == 0:
+            continue
+        block_index = None
+        if block_of is not None:
+            block_index = block_of.get(call.name.split(".")[0])
+        rows.append(_row(call, tr.batch, batch, torch_dtype, block_index=block_index,
+                         type_name=type(call.module).__name__,
+                         formula=describe_module(call.module, call.input_shapes, call.output_shapes),
+                         label=memtable_label_for_module(call.module),
+                         elementwise=is_elementwise_module(call.module, call.input_shapes, call.output_shapes)))
+    return rows
+
+
+def _row(call: Call, traced_batch: int, batch: int, torch_dtype, *, block_index, type_name, formula, label,
+         elementwise, warnings=()) -> LayerRow:
+    esize = torch.empty((), dtype=torch_dtype).element_size()
+    out = call.output_shapes[0][1:] if call.output_shapes else ()
+    inp = call.input_shapes[0][1:] if call.input_shapes else ()
+    activations = call.output_numel // traced_batch
+    rf = call.receptive_field
+    return LayerRow(
+        name=call.name, type=type_name, depth=call.depth, block_index=block_index, input_shape=tuple(inp),
+        output_shape=tuple(out), params=call.params, trainable_params=call.trainable_params,
+        macs=call.macs // traced_batch, activations=activations, activation_bytes=activations * esize * batch,
+        saved_bytes=call.saved_bytes * batch // traced_batch,
+        receptive_field=(rf[0], rf[1]) if rf else None, jump=(rf[2], rf[3]) if rf else None,
+        formula=formula, label=label, elementwise=elementwise, warnings=tuple(warnings))
+
+
+def _finish(name, source, input_shape, batch, dtype_name, torch_dtype, optimizer, tr, rows, detail,
+            output_shape, warnings) -> Analysis:
+    esize = torch.empty((), dtype=torch_dtype).element_size()
+    tb = tr.batch
+    saved = tr.saved_batch_bytes * batch // tb + (tr.saved_bytes - tr.saved_batch_bytes)
+    memory = MemoryBreakdown(
+        parameters=tr.param_bytes, buffers=tr.buffer_bytes,
+        gradients=tr.trainable_count * esize,
+        optimizer_state=OPTIMIZER_STATE[optimizer] * tr.trainable_count * esize,
+        saved_activations=saved,
+        workspace=2 * tr.largest_activation_bytes * batch // tb)
+    activations = sum(r.activations for r in rows)
+    totals = Totals(params=tr.param_count, trainable_params=tr.trainable_count, macs=tr.macs // tb,
+                    activations=activations, param_bytes=tr.param_bytes,
+                    activation_bytes=activations * esize * batch, memory=memory)
+    all_warnings = list(warnings) + [f"{r.name}: {w}" for r in rows for w in r.warnings]
+    return Analysis(name=name, source=source, input_shape=tuple(input_shape), batch=batch, dtype=dtype_name,
+                    optimizer=optimizer, rows=tuple(rows), totals=totals, output_shape=tuple(output_shape),
+                    warnings=tuple(all_warnings), detail_rows=tuple(detail))
