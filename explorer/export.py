@@ -71,6 +71,9 @@ def _constructor(type_name: str, module: nn.Module, in_shape: Shape, p: Params) 
     if type_name == "mlpconv":
         pad = '"same"' if p["padding"] == "same" else p["padding"]
         return f"MLPConv({c}, {p['channels']}, {p['kernel']}, {p['stride']}, {pad})"
+    if type_name == "avgpool":  # AvgPool2d's repr leaves ceil_mode out
+        return (f"nn.AvgPool2d(kernel_size={module.kernel_size}, stride={module.stride}, "
+                f"padding={module.padding}, ceil_mode={module.ceil_mode})")
     if type_name == "gap":
         return "GlobalAvgPool()"
     if type_name == "noise":

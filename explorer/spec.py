@@ -19,6 +19,7 @@ SPEC_FORMAT = "cnn-explorer/spec@1"
 MAX_BLOCKS = 500          # a spec longer than this is almost certainly a mistake (or an attack)
 MAX_REPEAT = 64
 MAX_SPEC_BYTES = 256_000  # JSON text accepted from uploads and links
+MAX_FEATURES = 10_000_000  # a flat input vector
 
 
 class SpecError(ValueError):
@@ -155,8 +156,10 @@ def _check_input(value: Any) -> tuple[int, ...]:
     if not ok:
         raise SpecError(f"'input' must be [channels, height, width] (or [features]) as integers, "
                         f"got {value!r}", field="input")
-    if any(v < 1 for v in value) or any(v > 8192 for v in value):
-        raise SpecError(f"'input' sizes must be between 1 and 8192, got {list(value)}", field="input")
+    limits = (MAX_FEATURES,) if len(value) == 1 else (65536, 8192, 8192)
+    if any(not 1 <= v <= limit for v, limit in zip(value, limits)):
+        raise SpecError(f"'input' sizes must be positive and at most {list(limits)}, got {list(value)}",
+                        field="input")
     return tuple(value)
 
 

@@ -52,7 +52,7 @@ def test_field_errors_name_block_and_field(blocks, field, words):
 @pytest.mark.parametrize("data, words", [
     ([], "must be a JSON object"),
     ({"input": [3, 32]}, "'input' must be"),
-    ({"input": [3, 0, 32]}, "between 1 and"),
+    ({"input": [3, 0, 32]}, "positive and at most"),
     ({"num_classes": 0}, "num_classes"),
     ({"blocks": {}}, "'blocks' must be a list"),
     ({"format": "other@2"}, "unknown format"),

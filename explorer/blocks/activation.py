@@ -1,4 +1,8 @@
-"""Element-wise non-linearities. None has parameters; each keeps the shape."""
+"""Element-wise non-linearities. None has parameters; each keeps the shape.
+
+Not in place: a block may be first in the network, where an in-place op would overwrite an input
+that needs gradients (saliency, Grad-CAM). Autograd saves the same tensors either way.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from explorer.registry import BlockDef, Field, register
 
 # (type, title, formula, builder, fields, description)
 _ACTIVATIONS = [
-    ("relu", "ReLU", "max(0, x)", lambda p: nn.ReLU(inplace=True), (),
+    ("relu", "ReLU", "max(0, x)", lambda p: nn.ReLU(), (),
      "max(0, x): cheap, does not saturate for x > 0 (AlexNet made it standard)."),
-    ("relu6", "ReLU6", "min(max(0, x), 6)", lambda p: nn.ReLU6(inplace=True), (),
+    ("relu6", "ReLU6", "min(max(0, x), 6)", lambda p: nn.ReLU6(), (),
      "ReLU capped at 6 (MobileNet), friendly to low-precision arithmetic."),
-    ("leakyrelu", "Leaky ReLU", "max(a*x, x)", lambda p: nn.LeakyReLU(p["negative_slope"], inplace=True),
+    ("leakyrelu", "Leaky ReLU", "max(a*x, x)", lambda p: nn.LeakyReLU(p["negative_slope"]),
      (Field("negative_slope", "float", 0.01, "slope a for x < 0 (cs231n's example uses 0.1)",
             min=0.0, max=1.0),),
      "max(a*x, x): a small slope for negative inputs so units never die."),
