@@ -15,18 +15,19 @@ Conventions (the same everywhere in the app, the CLI and the JSON):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import torch
 from torch import nn
 
-from explorer.build import build
 from explorer.describe import describe_module, is_elementwise_module, memtable_label_for_module
 from explorer.registry import get_block
 from explorer.shapes import infer_shapes
-from explorer.spec import NetworkSpec, SpecError
-from explorer.trace import Call, trace
+from explorer.spec import NetworkSpec, SpecError, freeze_params
+from explorer.trace import RF, Call, Trace, trace
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16,
                                   "bfloat16": torch.bfloat16, "float64": torch.float64}
@@ -187,37 +188,115 @@ def _trace_batch(batch: int) -> int:
     return max(batch, 2)
 
 
+@lru_cache(maxsize=4096)
+def _block_trace(type_name: str, params: tuple, in_shape: tuple[int, ...], dtype_name: str, traced_batch: int,
+                 input_requires_grad: bool) -> Trace:
+    """Trace one block alone (meta device). Identical blocks, in this network or in the last
+    edit, are traced once: an edit re-traces only the blocks it changed."""
+    definition = get_block(type_name)
+    values = definition.defaults()
+    values.update({k: list(v) if isinstance(v, tuple) else v for k, v in params})
+    with torch.device("meta"):
+        module = definition.build(in_shape, values)
+    module.to(DTYPES[dtype_name])
+    return trace(module, in_shape, traced_batch, DTYPES[dtype_name], input_requires_grad=input_requires_grad)
+
+
+def _compose_rf(rf_in: RF | None, relative: RF | None) -> RF | None:
+    """A block traced from (1, 1, 1, 1) grows the field affinely: rf = rf_in + jump_in*(rf_rel - 1),
+    jump = jump_in * jump_rel (exact, also for the largest of several branches)."""
+    if rf_in is None or relative is None:
+        return relative if rf_in is None else None
+    return (rf_in[0] + rf_in[2] * (relative[0] - 1), rf_in[1] + rf_in[3] * (relative[1] - 1),
+            rf_in[2] * relative[2], rf_in[3] * relative[3])
+
+
 def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype, optimizer) -> Analysis:
+    """Analyse block by block and compose. Saved tensors at a block boundary (a ReLU output that
+    the next conv also saves) are counted once, as in one trace of the whole network."""
     if input_shape is not None:
         spec = spec.with_input(input_shape)
     plan = infer_shapes(spec)
-    with torch.device("meta"):
-        model = build(spec, plan)
-    model.to(torch_dtype)
     tb = _trace_batch(batch)
-    try:
-        tr = trace(model, tuple(spec.input), tb, torch_dtype)
-    except Exception as e:  # a shape formula missed something: name the block it happened in
-        raise SpecError(f"the network does not run: {e}") from None
-    instances = {inst.name: inst for inst in plan.instances}
-    rows = []
-    for call in tr.calls:
-        if call.depth != 1:
-            continue
-        inst = instances[call.name]
+    rows: list[LayerRow] = []
+    detail: list[LayerRow] = []
+    rf: RF | None = (1, 1, 1, 1)
+    grad = False
+    # Storage groups along the chain of block boundaries: [bytes, saved?]; views share a group.
+    groups = [[tb * math.prod(spec.input) * _esize(torch_dtype), False]]
+    group = 0
+    total = dict(params=0, trainable=0, param_bytes=0, buffer_bytes=0, macs=0, largest=0, saved=0, saved_batch=0)
+    for inst in plan.instances:
         definition = get_block(inst.type)
-        row = _row(call, tr.batch, batch, torch_dtype, block_index=inst.block_index, type_name=inst.type,
+        try:
+            bt = _block_trace(inst.type, freeze_params(inst.params), inst.in_shape, dtype_name, tb, grad)
+        except Exception as e:  # a shape formula missed something: name the block it happened in
+            raise SpecError(f"the block does not run on its {'x'.join(map(str, inst.in_shape))} input: {e}",
+                            block_index=inst.block_index, block_type=inst.type) from None
+        # A tensor at a block boundary is counted by the first block that saves it.
+        input_already_saved = groups[group][1]
+        owned = 0  # boundary bytes this block is first to save
+        if bt.saved_input and not input_already_saved:
+            groups[group][1] = True
+            owned += groups[group][0]
+        if not bt.output_aliases_input:
+            groups.append([bt.output_bytes, False])
+            group = len(groups) - 1
+        if bt.saved_output and not groups[group][1]:
+            groups[group][1] = True
+            owned += groups[group][0]
+        boundary = (bt.input_bytes if bt.saved_input else 0) + \
+                   (bt.output_bytes if bt.saved_output and not bt.output_aliases_input else 0)
+        internal, internal_batch = bt.saved_bytes - boundary, bt.saved_batch_bytes - boundary
+        total["saved"] += internal + owned
+        total["saved_batch"] += internal_batch + owned
+        for key, value in (("params", bt.param_count), ("trainable", bt.trainable_count),
+                           ("param_bytes", bt.param_bytes), ("buffer_bytes", bt.buffer_bytes), ("macs", bt.macs)):
+            total[key] += value
+        total["largest"] = max(total["largest"], bt.largest_activation_bytes)
+        grad = grad or bt.trainable_count > 0
+
+        root = bt.calls[0]
+        row = _row(root, tb, batch, torch_dtype, name=inst.name, depth=1, block_index=inst.block_index,
+                   type_name=inst.type, rf=_compose_rf(rf, root.receptive_field),
+                   saved_bytes=internal + owned,
                    formula=definition.formula(inst.in_shape, inst.out_shape, inst.params),
                    label=(definition.memtable_label(inst.in_shape, inst.out_shape, inst.params)
                           if definition.memtable_label else inst.type.upper()),
                    elementwise=definition.elementwise, warnings=inst.warnings)
-        if row.output_shape != inst.out_shape:  # the formula and the real forward pass disagree
+        if row.output_shape != inst.out_shape:  # the formula and the forward pass disagree
             raise SpecError(f"internal shape mismatch: formula {inst.out_shape} vs forward "
                             f"{row.output_shape}", block_index=inst.block_index, block_type=inst.type)
         rows.append(row)
-    detail = _leaf_rows(tr, batch, torch_dtype, block_of={i.name: i.block_index for i in plan.instances})
-    return _finish(spec.name, "spec", tuple(spec.input), batch, dtype_name, torch_dtype, optimizer, tr, rows,
-                   detail, plan.output_shape, plan.warnings)
+        for call in bt.calls:
+            if call.children:
+                continue
+            name = f"{inst.name}.{call.name}" if call.name else inst.name
+            saved = call.saved_bytes - (bt.input_bytes if call.saved_input and input_already_saved else 0)
+            detail.append(_row(call, tb, batch, torch_dtype, name=name, depth=call.depth + 1, saved_bytes=saved,
+                               block_index=inst.block_index, type_name=type(call.module).__name__,
+                               rf=_compose_rf(rf, call.receptive_field),
+                               formula=describe_module(call.module, call.input_shapes, call.output_shapes),
+                               label=memtable_label_for_module(call.module),
+                               elementwise=is_elementwise_module(call.module, call.input_shapes,
+                                                                 call.output_shapes)))
+        rf = row_rf(row, rf)
+    combined = Trace(calls=[], batch=tb, saved_bytes=total["saved"], saved_batch_bytes=total["saved_batch"],
+                     macs=total["macs"], param_count=total["params"], trainable_count=total["trainable"],
+                     param_bytes=total["param_bytes"], buffer_bytes=total["buffer_bytes"],
+                     largest_activation_bytes=total["largest"])
+    return _finish(spec.name, "spec", tuple(spec.input), batch, dtype_name, torch_dtype, optimizer, combined,
+                   rows, detail, plan.output_shape, plan.warnings)
+
+
+def row_rf(row: "LayerRow", previous: RF | None) -> RF | None:
+    if row.receptive_field is None:
+        return previous
+    return (*row.receptive_field, *row.jump)
+
+
+def _esize(torch_dtype) -> int:
+    return torch.empty((), dtype=torch_dtype).element_size()
 
 
 def _analyze_module(model: nn.Module, input_shape, batch, dtype_name, torch_dtype, optimizer, name, source):
@@ -236,15 +315,12 @@ def _analyze_module(model: nn.Module, input_shape, batch, dtype_name, torch_dtyp
                    tuple(out_shape), ())
 
 
-def _leaf_rows(tr, batch, torch_dtype, block_of: dict[str, int] | None = None) -> list[LayerRow]:
+def _leaf_rows(tr, batch, torch_dtype) -> list[LayerRow]:
     rows = []
     for call in tr.calls:
         if call.children or call.depth == 0:
             continue
-        block_index = None
-        if block_of is not None:
-            block_index = block_of.get(call.name.split(".")[0])
-        rows.append(_row(call, tr.batch, batch, torch_dtype, block_index=block_index,
+        rows.append(_row(call, tr.batch, batch, torch_dtype, block_index=None,
                          type_name=type(call.module).__name__,
                          formula=describe_module(call.module, call.input_shapes, call.output_shapes),
                          label=memtable_label_for_module(call.module),
@@ -253,17 +329,20 @@ def _leaf_rows(tr, batch, torch_dtype, block_of: dict[str, int] | None = None) -
 
 
 def _row(call: Call, traced_batch: int, batch: int, torch_dtype, *, block_index, type_name, formula, label,
-         elementwise, warnings=()) -> LayerRow:
-    esize = torch.empty((), dtype=torch_dtype).element_size()
+         elementwise, warnings=(), name: str | None = None, depth: int | None = None,
+         rf: RF | None | str = "call", saved_bytes: int | None = None) -> LayerRow:
+    esize = _esize(torch_dtype)
     out = call.output_shapes[0][1:] if call.output_shapes else ()
     inp = call.input_shapes[0][1:] if call.input_shapes else ()
     activations = call.output_numel // traced_batch
-    rf = call.receptive_field
+    if rf == "call":
+        rf = call.receptive_field
+    saved = call.saved_bytes if saved_bytes is None else saved_bytes
     return LayerRow(
-        name=call.name, type=type_name, depth=call.depth, block_index=block_index, input_shape=tuple(inp),
-        output_shape=tuple(out), params=call.params, trainable_params=call.trainable_params,
-        macs=call.macs // traced_batch, activations=activations, activation_bytes=activations * esize * batch,
-        saved_bytes=call.saved_bytes * batch // traced_batch,
+        name=call.name if name is None else name, type=type_name, depth=call.depth if depth is None else depth,
+        block_index=block_index, input_shape=tuple(inp), output_shape=tuple(out), params=call.params,
+        trainable_params=call.trainable_params, macs=call.macs // traced_batch, activations=activations,
+        activation_bytes=activations * esize * batch, saved_bytes=saved * batch // traced_batch,
         receptive_field=(rf[0], rf[1]) if rf else None, jump=(rf[2], rf[3]) if rf else None,
         formula=formula, label=label, elementwise=elementwise, warnings=tuple(warnings))
 
@@ -287,3 +366,8 @@ def _finish(name, source, input_shape, batch, dtype_name, torch_dtype, optimizer
     return Analysis(name=name, source=source, input_shape=tuple(input_shape), batch=batch, dtype=dtype_name,
                     optimizer=optimizer, rows=tuple(rows), totals=totals, output_shape=tuple(output_shape),
                     warnings=tuple(all_warnings), detail_rows=tuple(detail))
+
+
+def clear_cache() -> None:
+    """Forget the per-block traces (benchmarks use this to time a cold analysis)."""
+    _block_trace.cache_clear()

@@ -142,6 +142,11 @@ class NetworkSpec:
         return replace(self, num_classes=num_classes, blocks=tuple(blocks))
 
 
+def freeze_params(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Block values as sorted (name, value) pairs with lists as tuples: hashable, order-free."""
+    return _freeze(values)
+
+
 def _freeze(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
 
