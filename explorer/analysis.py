@@ -198,7 +198,8 @@ def _block_trace(type_name: str, params: tuple, in_shape: tuple[int, ...], dtype
     values.update({k: list(v) if isinstance(v, tuple) else v for k, v in params})
     with torch.device("meta"):
         module = definition.build(in_shape, values)
-    module.to(DTYPES[dtype_name])
+    if DTYPES[dtype_name] != torch.get_default_dtype():
+        module.to(DTYPES[dtype_name])
     return trace(module, in_shape, traced_batch, DTYPES[dtype_name], input_requires_grad=input_requires_grad)
 
 
@@ -263,7 +264,10 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
                    formula=definition.formula(inst.in_shape, inst.out_shape, inst.params),
                    label=(definition.memtable_label(inst.in_shape, inst.out_shape, inst.params)
                           if definition.memtable_label else inst.type.upper()),
-                   elementwise=definition.elementwise, warnings=inst.warnings)
+                   # an adaptive pool that keeps the size (VGG's 7x7 at 224) is an identity
+                   elementwise=definition.elementwise or (inst.type == "adaptiveavgpool"
+                                                          and inst.in_shape == inst.out_shape),
+                   warnings=inst.warnings)
         if row.output_shape != inst.out_shape:  # the formula and the forward pass disagree
             raise SpecError(f"internal shape mismatch: formula {inst.out_shape} vs forward "
                             f"{row.output_shape}", block_index=inst.block_index, block_type=inst.type)

@@ -162,6 +162,8 @@ def memtable_text(analysis: Analysis) -> str:
     lines += ["",
               f"TOTAL memory: {total_memory:,} values ({format_short(total_memory)}) * {esize} bytes = "
               f"{format_bytes(total_memory * esize)} / image (forward only; roughly x2 with backward)",
+              f"  (counts the input and the rows above; the layer table's activation total, "
+              f"{format_short(analysis.totals.activations)}, also counts the outputs of element-wise layers)",
               f"TOTAL params: {analysis.totals.params:,} ({format_short(analysis.totals.params)}) parameters"
               + (f"; {weights:,} weights in the rows above, the rest biases and norms"
                  if 0 < weights < analysis.totals.params else "")]

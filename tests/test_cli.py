@@ -142,3 +142,12 @@ def test_module_entry_point_and_help():
 def test_torch_is_unaffected_by_analysis():
     explorer.analyze(explorer.load_preset("lenet5"))
     assert torch.empty(1).device.type == "cpu"  # no leaked default-device context
+
+
+def test_vgg16_preset_memtable_equals_torchvision_memtable(capsys):
+    _, from_preset, _ = run(capsys, "analyze", "--preset", "vgg16", "--format", "memtable")
+    _, from_torchvision, _ = run(capsys, "analyze", "--torchvision", "vgg16", "--format", "memtable")
+    assert "TOTAL memory: 15,237,608 values" in from_preset
+    strip = lambda text: [line.split("params:")[0].split()[1:] for line in text.splitlines()  # noqa: E731
+                          if "memory:" in line and "TOTAL" not in line]
+    assert strip(from_preset) == strip(from_torchvision)
