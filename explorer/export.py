@@ -11,6 +11,7 @@ import keyword
 import re
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from explorer.blocks import conv, densenet, inception, mobile, pool, regularize, residual
@@ -93,7 +94,8 @@ def class_name(spec_name: str) -> str:
 def to_pytorch_source(spec: NetworkSpec) -> str:
     """Standalone PyTorch source for `spec`: class definitions, __init__ and forward."""
     plan = infer_shapes(spec)
-    model = build(spec, plan) if plan.instances else None
+    with torch.device("meta"):  # only module attributes are read: allocate no weights
+        model = build(spec, plan) if plan.instances else None
     needed: list = []
     for inst in plan.instances:
         for obj in _SUPPORT.get(inst.type, []):
@@ -132,8 +134,6 @@ def to_pytorch_source(spec: NetworkSpec) -> str:
 
 def to_onnx(spec: NetworkSpec, path: str | Path) -> Path:
     """Write an ONNX graph of the network (random weights) with a dynamic batch dimension."""
-    import torch
-
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401

@@ -1,0 +1,195 @@
+"""Session state for the app: every key declared once here, the spec with undo/redo, settings.
+
+The network being built is a NetworkSpec (immutable) under SPEC. Every change goes through
+`commit`, which pushes the previous spec on the undo stack, so undo/redo is a swap of specs.
+Widgets that show the spec use keys with the generation number GEN in them: GEN changes when
+the spec changes from outside those widgets (undo, preset, import, move...), so they re-read it.
+
+Settings that must survive pages (batch, dtype, optimizer) live under plain keys; the widgets
+that edit them use separate `w.` keys (Streamlit drops a widget's key when a page does not draw it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from explorer.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
+from explorer.presets import load_preset
+from explorer.share import QUERY_KEY, decode_spec, encode_spec
+from explorer.spec import NetworkSpec, SpecError
+
+# --- keys (the only place they are spelled) ----------------------------------------------------
+SPEC = "spec"                  # NetworkSpec: the network being built
+UNDO = "undo_stack"            # list[NetworkSpec], oldest first
+REDO = "redo_stack"            # list[NetworkSpec], most recently undone last
+GEN = "widget_gen"             # int: bumps when the spec changes outside the block editor
+SELECTED = "selected_block"    # int: index of the block shown in the editor
+BATCH = "batch"                # int: batch size for the memory estimate
+DTYPE = "dtype"                # str: key of explorer.analysis.DTYPES
+OPTIMIZER = "optimizer"        # str: key of explorer.analysis.OPTIMIZER_STATE
+NOTICES = "notices"            # list[(kind, text)]: messages shown once on the next render
+FIELD_ERROR = "field_error"    # dict(index, field, message) from the last rejected edit, or None
+LAST_GOOD = "last_good"        # (spec json, batch, dtype, optimizer) that last analysed cleanly
+IMPORT_RESULT = "import_result"  # (kind, text) shown under the uploader until the next upload
+PRESET_PICK = "w.preset"       # widget: preset chooser (reset after loading)
+UPLOAD = "w.upload"            # widget: spec file uploader
+TABLE = "w.table"              # widget: layer table (row selection selects a block)
+VIEW = "view"                  # widget: main-area tab (bound to the URL as ?view=)
+W_BATCH, W_DTYPE, W_OPTIMIZER = "w.batch", "w.dtype", "w.optimizer"
+
+DEFAULT_PRESET = "lenet5"      # opens with no network access: 1x32x32 grey digits (MNIST padded)
+DEFAULT_BATCH, DEFAULT_DTYPE, DEFAULT_OPTIMIZER = 32, "float32", "sgd"
+HISTORY_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the memory estimate depends on besides the spec."""
+
+    batch: int
+    dtype: str
+    optimizer: str
+
+
+def init() -> None:
+    """Fill every key on a session's first run; the spec comes from the link when there is one."""
+    ss = st.session_state
+    if SPEC not in ss:
+        ss[NOTICES] = []
+        ss[SPEC] = _spec_from_link()
+    for key, value in ((UNDO, []), (REDO, []), (GEN, 0), (SELECTED, 0), (FIELD_ERROR, None),
+                       (LAST_GOOD, None), (IMPORT_RESULT, None), (NOTICES, []), (BATCH, DEFAULT_BATCH),
+                       (DTYPE, DEFAULT_DTYPE), (OPTIMIZER, DEFAULT_OPTIMIZER)):
+        ss.setdefault(key, value)
+
+
+def _spec_from_link() -> NetworkSpec:
+    token = st.query_params.get(QUERY_KEY)
+    if token is not None:
+        try:
+            spec = decode_spec(token)
+        except SpecError as e:
+            notify("error", f"Could not open the shared link. {describe_error(e)} "
+                            f"Showing the default network instead.")
+        else:
+            notify("success", f"Opened the network **{spec.name}** from the shared link.")
+            return spec
+    return load_preset(DEFAULT_PRESET)
+
+
+def spec() -> NetworkSpec:
+    return st.session_state[SPEC]
+
+
+def settings() -> Settings:
+    ss = st.session_state
+    return Settings(batch=ss[BATCH], dtype=ss[DTYPE], optimizer=ss[OPTIMIZER])
+
+
+def gen() -> int:
+    return st.session_state[GEN]
+
+
+def selected() -> int:
+    n = len(spec().blocks)
+    return min(max(st.session_state[SELECTED], 0), max(n - 1, 0))
+
+
+def select(index: int) -> None:
+    st.session_state[SELECTED] = index
+    st.session_state[GEN] += 1
+
+
+def commit(new: NetworkSpec, *, from_editor: bool = False) -> None:
+    """Make `new` the current spec, remembering the old one for undo."""
+    ss = st.session_state
+    old = ss[SPEC]
+    if new == old:
+        return
+    ss[UNDO] = (ss[UNDO] + [old])[-HISTORY_LIMIT:]
+    ss[REDO] = []
+    ss[SPEC] = new
+    ss[FIELD_ERROR] = None
+    if not from_editor:
+        ss[GEN] += 1
+
+
+def can_undo() -> bool:
+    return bool(st.session_state[UNDO])
+
+
+def can_redo() -> bool:
+    return bool(st.session_state[REDO])
+
+
+def undo() -> None:
+    ss = st.session_state
+    if ss[UNDO]:
+        ss[REDO] = ss[REDO] + [ss[SPEC]]
+        ss[SPEC] = ss[UNDO][-1]
+        ss[UNDO] = ss[UNDO][:-1]
+        ss[FIELD_ERROR] = None
+        ss[GEN] += 1
+
+
+def redo() -> None:
+    ss = st.session_state
+    if ss[REDO]:
+        ss[UNDO] = ss[UNDO] + [ss[SPEC]]
+        ss[SPEC] = ss[REDO][-1]
+        ss[REDO] = ss[REDO][:-1]
+        ss[FIELD_ERROR] = None
+        ss[GEN] += 1
+
+
+def set_setting(key: str, widget_key: str) -> None:
+    """on_change for the batch/dtype/optimizer widgets: copy the widget's value to its plain key."""
+    value = st.session_state[widget_key]
+    valid = {BATCH: lambda v: isinstance(v, int) and 1 <= v <= MAX_BATCH,
+             DTYPE: lambda v: v in DTYPES, OPTIMIZER: lambda v: v in OPTIMIZER_STATE}[key]
+    if value is not None and valid(value):
+        st.session_state[key] = value
+
+
+def notify(kind: str, text: str) -> None:
+    """Queue a message ("success", "info", "warning", "error") for the next render."""
+    st.session_state.setdefault(NOTICES, []).append((kind, text))
+
+
+def pop_notices() -> list[tuple[str, str]]:
+    notices = st.session_state.get(NOTICES, [])
+    st.session_state[NOTICES] = []
+    return notices
+
+
+def set_field_error(index: int, field: str | None, message: str) -> None:
+    st.session_state[FIELD_ERROR] = {"index": index, "field": field, "message": message}
+
+
+def field_error() -> dict[str, Any] | None:
+    return st.session_state.get(FIELD_ERROR)
+
+
+def describe_error(e: SpecError) -> str:
+    """A SpecError as one sentence for the UI, blocks numbered from 1 as in the sidebar."""
+    where = []
+    if e.block_index is not None:
+        where.append(f"block {e.block_index + 1}" + (f" ({e.block_type})" if e.block_type else ""))
+    if e.field:
+        where.append(f"field '{e.field}'")
+    text = e.message[:1].upper() + e.message[1:] if e.message else "Invalid network"
+    text = text if text.endswith((".", "]", ")")) else text + "."
+    return f"{', '.join(where).capitalize()}: {text}" if where else text
+
+
+def sync_url() -> None:
+    """Keep ?net= in the address bar equal to the current spec, so the URL is the share link."""
+    try:
+        token = encode_spec(spec())
+    except SpecError:  # too large for a link: leave the address bar alone
+        return
+    if st.query_params.get(QUERY_KEY) != token:
+        st.query_params[QUERY_KEY] = token

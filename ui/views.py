@@ -1,0 +1,254 @@
+"""Main-area views of the builder: totals, the layer table, the cs231n memory table, charts, the
+training-memory breakdown and the generated code. Numbers come from explorer.analyze (cached by
+spec JSON + settings); formatting from explorer.report; figures from explorer.charts."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pandas as pd
+import streamlit as st
+
+from explorer import charts
+from explorer.analysis import Analysis, analyze
+from explorer.presets import preset_info, preset_names, load_preset
+from explorer.report import csv_text, format_bytes, format_count, memtable_text
+from explorer.spec import NetworkSpec, SpecError
+from ui import state
+from ui.sidebar import OPTIMIZER_LABELS, pytorch_source
+
+TABS = ("Layers", "Memory table", "Charts", "Training memory", "PyTorch code")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    analysis: Analysis | None     # what the page shows (None when nothing ever analysed)
+    error: SpecError | None       # why the current spec does not analyse
+    stale: bool = False           # analysis is of the last spec that worked, not the current one
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _analyse(spec_json: str, batch: int, dtype: str, optimizer: str) -> tuple[str, Any]:
+    """('ok', Analysis) or ('error', SpecError fields); errors are cached too, so a broken spec
+    costs one analysis, not one per rerun."""
+    try:
+        return "ok", analyze(NetworkSpec.from_json(spec_json), batch=batch, dtype=dtype, optimizer=optimizer)
+    except SpecError as e:
+        return "error", dict(message=e.message, block_index=e.block_index, block_type=e.block_type, field=e.field)
+    except Exception as e:  # a bug in a formula: say so in one line, never a traceback
+        return "error", dict(message=f"the analysis failed unexpectedly ({type(e).__name__}: {e}); "
+                                     f"undo the last change", block_index=None, block_type=None, field=None)
+
+
+def run_analysis(spec: NetworkSpec, settings: state.Settings) -> Outcome:
+    key = (spec.to_json(indent=None), settings.batch, settings.dtype, settings.optimizer)
+    kind, value = _analyse(*key)
+    if kind == "ok":
+        st.session_state[state.LAST_GOOD] = key
+        return Outcome(value, None)
+    error = SpecError(value.pop("message"), **value)
+    last = st.session_state.get(state.LAST_GOOD)
+    if last is not None:
+        kind, previous = _analyse(*last)
+        if kind == "ok":
+            return Outcome(previous, error, stale=True)
+    return Outcome(None, error)
+
+
+def output_shapes(outcome: Outcome) -> dict[int, str]:
+    """Block index -> output shape text, for labels (only when the analysis is current)."""
+    if outcome.analysis is None or outcome.stale:
+        return {}
+    return {r.block_index: charts.shape_text(r.output_shape) for r in outcome.analysis.rows
+            if r.block_index is not None}
+
+
+@contextlib.contextmanager
+def guarded(what: str) -> Iterator[None]:
+    """Show an unexpected error as one line (the network is kept) instead of a traceback."""
+    try:
+        yield
+    except Exception as e:  # Streamlit's rerun/stop are BaseExceptions and pass through
+        st.error(f"Something went wrong while drawing {what} ({type(e).__name__}: {e}). "
+                 f"Your network is kept; undo the last change or reload the page.", icon=":material/error:")
+
+
+# --- header, totals, messages --------------------------------------------------------------------
+def header(spec: NetworkSpec) -> None:
+    title = spec.name
+    edited = ""
+    if spec.name in preset_names():
+        title = preset_info(spec.name).title
+        edited = " (edited)" if spec != load_preset(spec.name) else ""
+    st.title(title + edited)
+    shape = "×".join(map(str, spec.input))
+    st.caption(f"{spec.description + ' · ' if spec.description else ''}Input {shape} per image · "
+               f"{spec.num_classes:,} classes · {len(spec.blocks)} blocks")
+
+
+def messages(outcome: Outcome) -> None:
+    for kind, text in state.pop_notices():
+        getattr(st, kind, st.info)(text)
+    if outcome.error is not None:
+        st.error(state.describe_error(outcome.error), icon=":material/error:")
+        if outcome.stale:
+            st.info("The numbers below are for the last version that fitted together. Fix the block "
+                    "marked in the sidebar, or press Undo.", icon=":material/history:")
+    if outcome.analysis is not None and not outcome.stale:
+        warnings = outcome.analysis.warnings
+        for w in warnings[:3]:
+            st.warning(_sentence(w), icon=":material/warning:")
+        if len(warnings) > 3:
+            with st.expander(f"{len(warnings) - 3} more warnings"):
+                for w in warnings[3:]:
+                    st.warning(_sentence(w))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def totals(a: Analysis) -> None:
+    t, b = a.totals, a.batch
+    cols = st.columns(4)
+    cols[0].metric("Parameters", format_count(t.params), border=True,
+                   help=f"Every weight and bias (PyTorch's count); trainable {format_count(t.trainable_params)}. "
+                        f"Stored: {format_bytes(t.param_bytes)} in {a.dtype}.")
+    cols[1].metric("MACs per image", charts.format_macs(t.macs), border=True,
+                   help=f"{format_count(t.macs)} multiply-accumulates of the conv and linear layers, bias "
+                        f"excluded (1 GMAC = 10⁹). FLOPs = 2 × MACs = {format_count(t.flops)}.")
+    cols[2].metric(f"Activations (B = {b:,})", format_bytes(t.activation_bytes), border=True,
+                   help=f"Memory of every layer's output at batch size B: {format_count(t.activations)} "
+                        f"values per image × {a.dtype_size} bytes ({a.dtype}) × {b:,}. Forward pass only.")
+    cols[3].metric(f"Training memory (B = {b:,})", format_bytes(t.memory.total), border=True,
+                   help=f"At batch size B = {b:,}: parameters + buffers + gradients + optimizer state + "
+                        "activations saved for backward + workspace; see the Training memory tab.")
+    st.caption(f"Output {charts.shape_text(a.output_shape)} per image · batch {b:,} · {a.dtype} · "
+               f"{OPTIMIZER_LABELS.get(a.optimizer, a.optimizer)}")
+
+
+# --- tabs ----------------------------------------------------------------------------------------
+def tabs(spec: NetworkSpec, a: Analysis) -> None:
+    containers = st.tabs(list(TABS), key=state.VIEW, on_change="rerun")
+    renderers = (layer_table, memory_table, charts_view, training_memory, code_view)
+    for container, render in zip(containers, renderers):
+        if container.open is False:  # lazy: only the open tab runs
+            continue
+        with container, guarded(f"the {render.__name__.replace('_', ' ')}"):
+            render(spec, a)
+
+
+COLUMN_HELP = {
+    "Block": "Block number in the sidebar list (click a row to edit that block)",
+    "Layer": "Module name in the built network and the generated PyTorch code",
+    "Output shape": "Channels × height × width per image (or features for flat vectors)",
+    "Params": "Parameter elements including biases (PyTorch's count)",
+    "% params": "Share of all parameters in the network",
+    "MACs": "Multiply-accumulates per image of conv and linear layers, bias excluded; FLOPs = 2 × MACs",
+    "% MACs": "Share of all multiply-accumulates",
+    "Activations": "Output elements per image (the cs231n 'memory' column)",
+    "Activation memory": "Output elements × bytes per value × batch size",
+    "Receptive field": "Input pixels one output value sees (height × width); largest branch for "
+                       "branching blocks",
+    "Formula": "Output size W2 = (W1 - F + 2P)/S + 1 and the parameter count, cs231n style",
+}
+
+
+def layer_frame(a: Analysis) -> pd.DataFrame:
+    tp, tm = a.totals.params or 1, a.totals.macs or 1
+    return pd.DataFrame({
+        "Block": [None if r.block_index is None else r.block_index + 1 for r in a.rows],
+        "Layer": [r.name for r in a.rows],
+        "Output shape": [charts.shape_text(r.output_shape) for r in a.rows],
+        "Params": [r.params for r in a.rows],
+        "% params": [100 * r.params / tp for r in a.rows],
+        "MACs": [r.macs for r in a.rows],
+        "% MACs": [100 * r.macs / tm for r in a.rows],
+        "Activations": [r.activations for r in a.rows],
+        "Activation memory": [format_bytes(r.activation_bytes) for r in a.rows],
+        "Receptive field": ["×".join(map(str, r.receptive_field)) if r.receptive_field else "-" for r in a.rows],
+        "Formula": [r.formula for r in a.rows],
+    })
+
+
+def layer_table(spec: NetworkSpec, a: Analysis) -> None:
+    cc = st.column_config
+    number = lambda name, width: cc.NumberColumn(name, help=COLUMN_HELP[name], format="localized",  # noqa: E731
+                                                 width=width)
+    share = lambda name: cc.ProgressColumn(name, help=COLUMN_HELP[name], format="%.1f%%",  # noqa: E731
+                                           min_value=0, max_value=100, width=100)
+    config = {"Block": cc.NumberColumn("Block", help=COLUMN_HELP["Block"], format="%d", width=55),
+              "Params": number("Params", 105), "MACs": number("MACs", 120), "Activations": number("Activations", 100),
+              "% params": share("% params"), "% MACs": share("% MACs"),
+              "Activation memory": cc.TextColumn(f"Memory (batch {a.batch:,})", help=COLUMN_HELP["Activation memory"],
+                                                 width=115),
+              **{name: cc.TextColumn(name, help=COLUMN_HELP[name], width=width)
+                 for name, width in (("Layer", 100), ("Output shape", 110))},
+              "Receptive field": cc.TextColumn("RF (px)", help=COLUMN_HELP["Receptive field"], width=80),
+              "Formula": cc.TextColumn("Formula", help=COLUMN_HELP["Formula"], width="large")}
+    st.dataframe(layer_frame(a), hide_index=True, column_config=config, key=state.TABLE,
+                 height=min(35 * (len(a.rows) + 1) + 3, 640), on_select=_on_row, selection_mode="single-row")
+    st.caption("Params include biases · MACs exclude bias, FLOPs = 2 × MACs · activations are output "
+               "values per image, memory at the batch size · receptive field in input pixels. "
+               "Select a row to edit its block in the sidebar.")
+    st.download_button("Download this table (CSV)", csv_text(a), file_name=f"{spec.name}-layers.csv",
+                       mime="text/csv", on_click="ignore", icon=":material/download:", key="b.dl.csv")
+
+
+def _on_row() -> None:
+    """A selected table row selects its block in the sidebar editor."""
+    try:
+        rows = st.session_state[state.TABLE].selection.rows
+        analysis = run_analysis(state.spec(), state.settings()).analysis
+        if rows and analysis is not None and rows[0] < len(analysis.rows):
+            index = analysis.rows[rows[0]].block_index
+            if index is not None and index < len(state.spec().blocks):
+                state.select(index)
+    except Exception:  # noqa: BLE001 - selecting a row is a convenience; never break the page
+        pass
+
+
+def memory_table(spec: NetworkSpec, a: Analysis) -> None:
+    st.caption("The cs231n VGG-16 table for this network: memory = output values per image "
+               "(H×W×C), params = weights without bias ((F·F·D)·K for a conv, in·out for a linear "
+               "layer); ReLU, batch norm and dropout fold into the layer before them.")
+    st.code(memtable_text(a), language=None, wrap_lines=True)
+
+
+def charts_view(spec: NetworkSpec, a: Analysis) -> None:
+    st.plotly_chart(charts.params_vs_activations(a), key="fig.pva")
+    st.caption("Activation memory sits in the early, high-resolution convolutions; the parameters sit "
+               "in the late fully connected layers. Element-wise layers (ReLU, batch norm, dropout) "
+               "are folded into the layer before them.")
+    st.plotly_chart(charts.macs_per_layer(a), key="fig.macs")
+    st.plotly_chart(charts.receptive_field_growth(a), key="fig.rf")
+    st.caption("Each 3×3 stride-1 conv adds 2 × jump pixels; pooling doubles the jump, so later "
+               "layers grow the receptive field faster.")
+
+
+def training_memory(spec: NetworkSpec, a: Analysis) -> None:
+    st.plotly_chart(charts.memory_breakdown(a), key="fig.mem")
+    m = a.totals.memory
+    parts = [(label, getattr(m, key)) for key, label in charts.MEMORY_PARTS] + [("Total", m.total)]
+    st.dataframe(pd.DataFrame({"Part": [p for p, _ in parts], "Size": [format_bytes(v) for _, v in parts],
+                               "Bytes": [v for _, v in parts],
+                               "Share": [100 * v / (m.total or 1) for _, v in parts]}),
+                 hide_index=True, column_config={
+                     "Bytes": st.column_config.NumberColumn(format="localized"),
+                     "Share": st.column_config.ProgressColumn(format="%.1f%%", min_value=0, max_value=100)})
+    st.caption(f"At batch {a.batch:,} in {a.dtype} ({a.dtype_size} bytes per value), "
+               f"{OPTIMIZER_LABELS.get(a.optimizer, a.optimizer)}. Saved activations are the tensors "
+               "autograd keeps for the backward pass (measured on the meta device); the workspace "
+               "estimate is two of the largest activation. Sizes in binary units (1 MiB = 2²⁰ bytes).")
+
+
+def code_view(spec: NetworkSpec, a: Analysis) -> None:
+    try:
+        source = pytorch_source(spec.to_json())
+    except SpecError as e:
+        st.info(f"Fix the network first: {state.describe_error(e)}", icon=":material/info:")
+        return
+    st.caption("Standalone PyTorch: needs only torch; each line notes its output shape.")
+    st.code(source, language="python", line_numbers=True, height=640)
