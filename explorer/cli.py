@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     from explorer.analysis import DTYPES, OPTIMIZER_STATE
 
     parser = argparse.ArgumentParser(prog="python -m explorer",
-                                     description="CNN Architecture Explorer: analyse and export networks.")
+                                     description="CNN Architecture Explorer: analyse, train and export networks.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -76,6 +76,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="change the class count (the last layer follows)")
     p.add_argument("--format", choices=("table", "json", "csv", "memtable"), default="table",
                    help="table (torchinfo-like), json, csv, or memtable (the cs231n VGG-16 layout)")
+
+    from explorer.training.config import DEVICES, OPTIMIZERS, SCHEDULES
+
+    p = sub.add_parser("train", help="train a network on a dataset and write a run directory",
+                       description="Train in this process and write RUN/{spec,config,summary}.json, "
+                                   "metrics.jsonl and checkpoint.safetensors. Exit status 0 when the run "
+                                   "completed, 1 when it diverged, failed or was cancelled, 2 for bad input.")
+    _source_group(p, torchvision=False)
+    p.add_argument("--dataset", metavar="NAME", help="mnist5k, digits, shapes (offline), mnist, fashionmnist, "
+                                                     "cifar10, cifar100, svhn, folder (required unless --config)")
+    p.add_argument("--data-root", metavar="DIR", help="where torchvision sets / the image folder live")
+    p.add_argument("--config", metavar="FILE", help="a TrainConfig JSON (flags given here override it)")
+    p.add_argument("--epochs", type=_positive, metavar="N")
+    p.add_argument("--batch-size", type=_positive, metavar="N")
+    p.add_argument("--lr", type=float, metavar="X", help="peak learning rate")
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--momentum", type=float, metavar="X", help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, metavar="X")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default cosine)")
+    p.add_argument("--label-smoothing", type=float, metavar="X")
+    p.add_argument("--crop-padding", type=int, metavar="P", help="random crop after padding P pixels")
+    p.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
+    p.add_argument("--overfit", type=int, metavar="N", help="train and validate on N images only (sanity check)")
+    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds of wall time")
+    p.add_argument("--runs-dir", metavar="DIR", help="parent of the new run directory (default ./runs)")
+    p.add_argument("--run-dir", metavar="DIR", help="write into this directory instead of a new one")
+    p.add_argument("--queue", metavar="DB", help=argparse.SUPPRESS)  # set by the job queue
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: progress lines; json: the summary object at the end")
+
+    p = sub.add_parser("runs", help="list training runs")
+    p.add_argument("--runs-dir", metavar="DIR", help="default ./runs")
+    p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = sub.add_parser("export", help="write the network as PyTorch source, spec JSON or ONNX")
     _source_group(p, torchvision=False)
@@ -161,7 +196,83 @@ def _cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"presets": _cmd_presets, "analyze": _cmd_analyze, "export": _cmd_export}
+_TRAIN_FLAGS = ("dataset", "data_root", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
+                "schedule", "label_smoothing", "crop_padding", "flip", "overfit", "device", "seed", "max_seconds")
+
+
+def _cmd_train(args) -> int:
+    from explorer.training.config import TrainConfig
+    from explorer.training.loop import train
+    from explorer.training.runs import DEFAULT_RUNS_DIR, new_run_dir, read_json
+
+    spec = load_spec(args.preset, args.spec)
+    values = {}
+    if args.config:
+        values = read_json(Path(args.config))
+        if values is None:
+            raise SpecError(f"{args.config} is missing or not valid JSON")
+    elif args.dataset is None:
+        raise SpecError("give --dataset NAME (e.g. mnist5k, which works offline) or --config FILE")
+    values.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
+    config = TrainConfig.from_dict(values)
+    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(Path(args.runs_dir or DEFAULT_RUNS_DIR), spec.name)
+
+    def progress(event: dict) -> None:
+        if args.format != "text":
+            return
+        kind = event["event"]
+        if kind == "step":
+            print(f"epoch {event['epoch']} step {event['step']}: loss {event['loss']:.4f} acc {event['acc']:.3f} "
+                  f"{event['images_per_s']:.0f} img/s, eta {event['eta_s']:.0f} s", flush=True)
+        elif kind == "epoch":
+            print(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f} acc {event['train_acc']:.3f} | "
+                  f"val loss {event['val_loss']:.4f} acc {event['val_acc']:.3f} top-5 {event['val_top5']:.3f}",
+                  flush=True)
+        elif kind == "warning":
+            print(f"warning: {event['message']}", flush=True)
+        elif kind == "start":
+            print(f"training {spec.name} on {event['dataset']} ({event['train_size']:,} images, "
+                  f"{event['val_size']:,} for validation) on {event['device']}: {event['params']:,} params",
+                  flush=True)
+
+    summary = train(spec, config, run_dir, on_event=progress)
+    if args.queue:
+        from explorer.training.jobs import JobQueue
+
+        queue = JobQueue(run_dir.parent, db_path=Path(args.queue))
+        queue.finish(run_dir, summary)
+        queue.refresh()
+        queue.schedule()
+    if args.format == "json":
+        print(json.dumps({"run_dir": str(run_dir), **summary}, indent=2))
+    else:
+        best = summary.get("best_val_acc")
+        print(f"{summary['status']}: {summary.get('message', '')}; best validation accuracy "
+              f"{'-' if best is None else f'{best:.4f}'}; run directory {run_dir}")
+    return 0 if summary["status"] == "completed" else EXIT_FAILURE
+
+
+def _cmd_runs(args) -> int:
+    from explorer.training.runs import DEFAULT_RUNS_DIR, list_runs
+
+    runs = list_runs(Path(args.runs_dir or DEFAULT_RUNS_DIR))
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in runs], indent=2))
+        return 0
+    if not runs:
+        print("no runs yet: python -m explorer train --preset lenet5 --dataset mnist5k")
+        return 0
+    print(f"{'run':42s} {'status':11s} {'dataset':10s} {'params':>12s} {'best val':>8s} {'seconds':>8s}")
+    for r in runs:
+        acc = "-" if r.best_val_acc is None else f"{r.best_val_acc:.4f}"
+        secs = "-" if r.seconds is None else f"{r.seconds:.1f}"
+        params = "-" if r.params is None else f"{r.params:,}"
+        print(f"{r.path.name:42s} {r.status:11s} {r.dataset:10s} {params:>12s} {acc:>8s} {secs:>8s}")
+    return 0
+
+
+COMMANDS = {"presets": _cmd_presets, "analyze": _cmd_analyze, "train": _cmd_train, "runs": _cmd_runs,
+            "export": _cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

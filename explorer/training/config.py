@@ -1,0 +1,111 @@
+"""TrainConfig: every knob of a short training run, with its meaning and unit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from explorer.spec import SpecError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "mnist5k"          # a name from explorer.data.list_datasets()
+    data_root: str | None = None      # where torchvision sets / image folders live
+    epochs: int = 5                   # passes over the training split
+    batch_size: int = 64              # images per optimizer step
+    lr: float = 0.01                  # peak learning rate
+    optimizer: str = "sgd"            # sgd (with momentum), adam, adamw
+    momentum: float = 0.9             # SGD only
+    nesterov: bool = False            # SGD only
+    weight_decay: float = 5e-4        # L2 (SGD, Adam) or decoupled (AdamW)
+    schedule: str = "cosine"          # constant, step (x gamma every step_epochs), cosine, onecycle
+    step_epochs: int = 0              # step schedule period in epochs (0: a third of the epochs)
+    gamma: float = 0.1                # step schedule factor
+    label_smoothing: float = 0.0      # cross-entropy target smoothing (0 = one-hot)
+    crop_padding: int = 0             # random crop after zero padding by this many pixels (CIFAR: 4)
+    flip: bool = False                # random horizontal flips (not for digits!)
+    val_fraction: float = 0.2         # share of the data held out (built-in sets)
+    seed: int = 0                     # seeds data split, init, shuffling, augmentation
+    device: str = "auto"              # auto (cuda if available), cpu, cuda
+    max_seconds: float | None = None  # stop after this wall time (the run still completes)
+    overfit: int = 0                  # > 0: train and validate on this many training images only
+    log_every: int = 10               # optimizer steps between "step" events
+
+    def validate(self) -> "TrainConfig":
+        def bad(field: str, message: str):
+            raise SpecError(f"{field} {message}", field=field)
+
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            bad("schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.device not in DEVICES:
+            bad("device", f"must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if not 1 <= self.epochs <= 1000:
+            bad("epochs", f"must be from 1 to 1000, got {self.epochs}")
+        if not 1 <= self.batch_size <= 65536:
+            bad("batch_size", f"must be from 1 to 65536, got {self.batch_size}")
+        if not 0 < self.lr <= 100:
+            bad("lr", f"must be positive (and at most 100), got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            bad("momentum", f"must be in [0, 1), got {self.momentum}")
+        if not 0 <= self.weight_decay <= 1:
+            bad("weight_decay", f"must be in [0, 1], got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.crop_padding <= 16:
+            bad("crop_padding", f"must be from 0 to 16 pixels, got {self.crop_padding}")
+        if not 0 < self.val_fraction < 1:
+            bad("val_fraction", f"must be between 0 and 1, got {self.val_fraction}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            bad("max_seconds", f"must be positive, got {self.max_seconds}")
+        if self.overfit < 0:
+            bad("overfit", f"must be 0 (off) or a number of images, got {self.overfit}")
+        if not 1 <= self.log_every <= 10000:
+            bad("log_every", f"must be from 1 to 10000, got {self.log_every}")
+        if not 0 < self.gamma <= 1:
+            bad("gamma", f"must be in (0, 1], got {self.gamma}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "TrainConfig":
+        if not isinstance(data, dict):
+            raise SpecError("a training config must be a JSON object")
+        known = {f.name: f for f in fields(TrainConfig)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise SpecError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(known)}",
+                            field=unknown[0])
+        values = {}
+        for name, value in data.items():
+            default = getattr(TrainConfig, name)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int) and not isinstance(default, bool):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                value = float(value) if ok else value
+            elif name == "max_seconds":
+                ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            else:
+                ok = value is None or isinstance(value, str)
+            if not ok:
+                raise SpecError(f"{name} has the wrong type: {value!r}", field=name)
+            values[name] = value
+        return TrainConfig(**values).validate()
+
+    def with_changes(self, **changes: Any) -> "TrainConfig":
+        return replace(self, **changes).validate()

@@ -1,0 +1,162 @@
+"""Training: real learning on offline data, the sanity checks, run records, the job queue."""
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import explorer
+from explorer.cli import main
+from explorer.spec import NetworkSpec
+from explorer.training.adapt import adapt_spec
+from explorer.training.config import TrainConfig
+from explorer.training.jobs import JobQueue
+from explorer.training.loop import train
+from explorer.training.runs import list_runs, read_metrics
+
+
+def events(run_dir, kind=None):
+    evs, _ = read_metrics(run_dir)
+    return [e for e in evs if kind is None or e["event"] == kind]
+
+
+@pytest.mark.slow
+def test_lenet5_learns_mnist5k_on_the_cpu(tmp_path):
+    cfg = TrainConfig(dataset="mnist5k", epochs=8, batch_size=64, lr=0.1, optimizer="sgd", device="cpu",
+                      schedule="cosine", weight_decay=5e-4)
+    summary = train(explorer.load_preset("lenet5"), cfg, tmp_path / "run")
+    assert summary["status"] == "completed", summary
+    assert summary["best_val_acc"] >= 0.95
+    start = events(tmp_path / "run", "start")[0]
+    assert any("zero-padded from 28x28 to 32x32" in n for n in start["notices"])
+    first = events(tmp_path / "run", "step")[0]
+    assert abs(first["loss"] - math.log(10)) < 0.5   # an untrained net guesses uniformly: ln(10) = 2.30
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"spec.json", "config.json", "metrics.jsonl", "checkpoint.safetensors", "summary.json"} <= files
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert saved["params"] == 61_706 and saved["macs"] > 0 and saved["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_shapes_are_learnable_by_the_two_conv_baseline(tmp_path):
+    cfg = TrainConfig(dataset="shapes", epochs=8, batch_size=64, lr=2e-3, optimizer="adam", device="cpu",
+                      weight_decay=0.0)
+    summary = train(explorer.load_preset("twoconv"), cfg, tmp_path / "run")
+    info = explorer.data.dataset_info("shapes")
+    assert summary["status"] == "completed", summary
+    assert summary["best_val_acc"] > 2.5 / info.num_classes  # well above chance
+    spec = NetworkSpec.from_json((tmp_path / "run" / "spec.json").read_text())
+    assert spec.input == (3, 32, 32)  # channels and size followed the dataset
+
+
+def test_overfit_a_tiny_subset(tmp_path):
+    cfg = TrainConfig(dataset="mnist5k", epochs=30, batch_size=20, lr=3e-3, optimizer="adam", overfit=20,
+                      device="cpu", weight_decay=0.0, schedule="constant")
+    summary = train(explorer.load_preset("twoconv"), cfg, tmp_path / "run")
+    assert summary["status"] == "completed" and summary["best_val_acc"] == 1.0
+
+
+def test_huge_learning_rate_diverges_with_a_message(tmp_path):
+    cfg = TrainConfig(dataset="digits", epochs=5, batch_size=32, lr=50.0, optimizer="sgd", device="cpu",
+                      log_every=1)
+    summary = train(explorer.load_preset("twoconv"), cfg, tmp_path / "run")
+    assert summary["status"] == "diverged"
+    assert "lower the learning rate" in summary["message"]
+    assert events(tmp_path / "run")[-1]["status"] == "diverged"
+
+
+def test_deterministic_on_the_cpu_for_a_seed(tmp_path):
+    cfg = TrainConfig(dataset="digits", epochs=2, batch_size=32, lr=0.05, device="cpu", seed=3,
+                      crop_padding=1)
+    a = train(explorer.load_preset("twoconv"), cfg, tmp_path / "a")
+    b = train(explorer.load_preset("twoconv"), cfg, tmp_path / "b")
+    strip = lambda evs: [{k: v for k, v in e.items() if k not in ("time", "images_per_s", "eta_s", "elapsed_s")}
+                         for e in evs if e["event"] in ("step", "epoch")]  # noqa: E731
+    assert strip(events(tmp_path / "a")) == strip(events(tmp_path / "b"))
+    assert a["best_val_acc"] == b["best_val_acc"]
+
+
+def test_bad_configurations_fail_with_a_message(tmp_path):
+    flat = NetworkSpec.from_dict({"input": [64], "blocks": [{"type": "linear", "out_features": 10}]})
+    summary = train(flat, TrainConfig(dataset="digits", device="cpu"), tmp_path / "flat")
+    assert summary["status"] == "failed" and "flat vector" in summary["message"]
+    headless = NetworkSpec.from_dict({"input": [1, 28, 28], "blocks": [{"type": "conv", "out_channels": 4}]})
+    summary = train(headless, TrainConfig(dataset="digits", device="cpu"), tmp_path / "headless")
+    assert summary["status"] == "failed" and "end it with gap" in summary["message"]
+    summary = train(explorer.load_preset("twoconv"), TrainConfig(dataset="nope", device="cpu"), tmp_path / "x")
+    assert summary["status"] == "failed" and "nope" in summary["message"]
+    with pytest.raises(explorer.SpecError, match="lr"):
+        TrainConfig(lr=-1).validate()
+    with pytest.raises(explorer.SpecError, match="unknown training setting"):
+        TrainConfig.from_dict({"epochz": 3})
+
+
+def test_adapt_spec_rules():
+    lenet = explorer.load_preset("lenet5")
+    a = adapt_spec(lenet, 1, 28, 28, 10)
+    assert a.resize == "pad" and a.image_size == (32, 32)
+    b = adapt_spec(explorer.load_preset("twoconv"), 3, 32, 32, 5)
+    assert b.resize == "none" and b.spec.input == (3, 32, 32) and b.spec.num_classes == 5
+    assert explorer.analyze(b.spec).output_shape == (5,)
+
+
+def test_cli_train_and_runs(tmp_path, capsys):
+    code = main(["train", "--preset", "twoconv", "--dataset", "digits", "--epochs", "1", "--device", "cpu",
+                 "--runs-dir", str(tmp_path), "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["status"] == "completed" and Path(summary["run_dir"]).parent == tmp_path
+    assert main(["runs", "--runs-dir", str(tmp_path), "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert len(runs) == 1 and runs[0]["status"] == "completed" and runs[0]["dataset"] == "digits"
+    assert main(["train", "--preset", "twoconv", "--runs-dir", str(tmp_path)]) == 2
+    assert "--dataset" in capsys.readouterr().err
+
+
+def _quick(**kw):
+    return TrainConfig(**{"dataset": "digits", "epochs": 1, "batch_size": 64, "device": "cpu", **kw})
+
+
+@pytest.mark.slow
+def test_queue_limit_cancel_crash_isolation_and_restart(tmp_path):
+    queue = JobQueue(tmp_path, limits={"cpu": 1})
+    spec = explorer.load_preset("twoconv")
+    long = queue.submit(spec, _quick(max_seconds=60).with_changes(epochs=200))
+    crash = queue.submit(spec, _quick(dataset="folder", data_root=str(tmp_path / "missing")))
+    fine = [queue.submit(spec, _quick(seed=i)) for i in range(2)]
+    assert [j.status for j in queue.jobs()] == ["running", "queued", "queued", "queued"]
+    # wait until the long run writes steps, then cancel it
+    deadline = time.time() + 120
+    while not events(long.run_dir, "step") and time.time() < deadline:
+        time.sleep(0.2)
+    queue.cancel(long.id)
+    running_at_once = []
+    jobs = None
+    while time.time() < deadline + 240:
+        queue.refresh()
+        queue.schedule()
+        jobs = queue.jobs()
+        running_at_once.append(sum(j.status == "running" for j in jobs))
+        if all(j.status not in ("queued", "running") for j in jobs):
+            break
+        time.sleep(0.2)
+    status = {j.id: j.status for j in jobs}
+    assert max(running_at_once) <= 1
+    assert status[long.id] == "cancelled"
+    assert status[crash.id] == "failed"       # a failing run leaves the others alone
+    assert [status[j.id] for j in fine] == ["completed", "completed"]
+    assert {r.status for r in list_runs(tmp_path)} == {"cancelled", "failed", "completed"}
+
+    # restart recovery: a job marked running whose process is gone becomes "interrupted"
+    ghost = queue.submit(spec, _quick(max_seconds=60).with_changes(epochs=200))
+    os.kill(queue.get(ghost.id).pid, 9)
+    time.sleep(0.5)
+    restarted = JobQueue(tmp_path, limits={"cpu": 1})
+    restarted.refresh()
+    assert restarted.get(ghost.id).status == "interrupted"
+    assert json.loads((ghost.run_dir / "summary.json").read_text())["status"] == "interrupted"
