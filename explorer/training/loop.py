@@ -218,6 +218,8 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
         window_start, window_images = time.perf_counter(), 0
         train_start = time.perf_counter()
         stop_reason = None
+        eval_seconds = 0.0
+        images_trained = 0
         model.train()
         for epoch in range(1, cfg.epochs + 1):
             order = torch.randperm(n, generator=generator).to(device)
@@ -249,6 +251,7 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
                     epoch_correct += correct
                 run_seen += len(idx)
                 window_images += len(idx)
+                images_trained += len(idx)
                 if step == 1 or step % cfg.log_every == 0 or step == total_steps:
                     value = run_loss.item() / run_seen
                     if first_loss is None:
@@ -279,8 +282,9 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
                 if cfg.max_seconds is not None and time.time() - started > cfg.max_seconds:
                     stop_reason = f"stopped after the time limit of {cfg.max_seconds:g} s"
                     break
+            eval_start = time.perf_counter()
             result = _evaluate(model, data, data.x_val, data.y_val, device, autocast, cuda, cfg.label_smoothing)
-            seen = min(n, step * cfg.batch_size - (epoch - 1) * n) if stop_reason else n
+            seen = images_trained - (epoch - 1) * n
             train_loss = epoch_loss.item() / max(1, seen)
             emit("epoch", epoch=epoch, step=step, train_loss=round(train_loss, 5),
                  train_acc=round(epoch_correct.item() / max(1, seen), 5), val_loss=round(result["val_loss"], 5),
@@ -292,11 +296,15 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
                 summary["best_val_acc"] = best
                 summary["best_epoch"] = epoch
                 _save_checkpoint(model, run_dir / "checkpoint.safetensors")
+            # evaluation and checkpointing are not training: keep them out of images/s
+            paused = time.perf_counter() - eval_start
+            eval_seconds += paused
+            window_start += paused
             if stop_reason:
                 break
-        seconds = time.perf_counter() - train_start
+        seconds = time.perf_counter() - train_start - eval_seconds
         summary.update(status="completed", message=stop_reason or "finished all epochs",
-                       images_per_s=round(step * cfg.batch_size / max(seconds, 1e-9), 1))
+                       images_per_s=round(images_trained / max(seconds, 1e-9), 1))
         if cuda:
             summary["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
             summary["predicted_train_memory_bytes"] = predicted_memory(spec, cfg, device)
