@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 PORT ?= 8501
+# OpenMP threads that spin while waiting make CPU training 10-100x slower on a shared machine.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test install browser bench clean
 

@@ -3,11 +3,14 @@
 Routing and page configuration only; each page lives in pages/ and the logic in ui/ and explorer/.
 """
 
+import os
 from pathlib import Path
 
-import streamlit as st
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see explorer/__main__.py
 
-from ui import state
+import streamlit as st  # noqa: E402
+
+from ui import state  # noqa: E402
 
 st.set_page_config(page_title="CNN Architecture Explorer", page_icon=":material/neurology:", layout="wide")
 st.set_option("client.toolbarMode", "minimal")  # no "Deploy" button in a classroom
@@ -15,5 +18,8 @@ st.set_option("client.showErrorDetails", "type")  # never a traceback on screen 
 st.html(Path(__file__).with_name("assets").joinpath("style.css"))
 state.init()  # shared by every page: the spec (from ?net= on a session's first run), history, settings
 
-pages = [st.Page("pages/build.py", title="Build", icon=":material/construction:", default=True)]
+pages = [st.Page("pages/build.py", title="Build", icon=":material/construction:", default=True),
+         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+         st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+         st.Page("pages/zoo.py", title="Zoo", icon=":material/pets:")]
 st.navigation(pages).run()

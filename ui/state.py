@@ -39,6 +39,20 @@ UPLOAD = "w.upload"            # widget: spec file uploader
 TABLE = "w.table"              # widget: layer table (row selection selects a block)
 VIEW = "view"                  # widget: main-area tab (bound to the URL as ?view=)
 W_BATCH, W_DTYPE, W_OPTIMIZER = "w.batch", "w.dtype", "w.optimizer"
+# Train page (ui.train_views)
+TRAIN_CONFIG = "train_config"      # TrainConfig: the settings the Train page edits
+TRAIN_SELECTED = "train_selected"  # list[str]: run directory names whose curves are overlaid
+TRAIN_CURRENT = "train_current"    # str | None: the run this session launched last
+TRAIN_EVENTS = "train_events"      # dict[str, RunCurves]: metrics read so far, per run
+TRAIN_OFFSETS = "train_offsets"    # dict[str, int]: byte offset in each run's metrics.jsonl
+TRAIN_ACTIVE = "train_active"      # frozenset[str]: runs queued or running at the last full render
+RUNS_DIR = "runs_dir"              # str, optional: where runs live (tests point it at a tmp dir)
+W_TRAIN = "w.tr."                  # widget key prefix of the training settings (w.tr.<field>)
+# Compare and Zoo pages (ui.compare_views, ui.zoo_views); runs come from RUNS_DIR when it is set
+COMPARE_VIEW = "compare_view"      # widget: Compare page tab
+ZOO_VIEW = "zoo_view"              # widget: Zoo page tab
+W_COMPARE = "w.cmp."               # widget key prefix on the Compare page (w.cmp.<name>)
+W_ZOO = "w.zoo."                   # widget key prefix on the Zoo page (w.zoo.<name>)
 
 DEFAULT_PRESET = "lenet5"      # opens with no network access: 1x32x32 grey digits (MNIST padded)
 DEFAULT_BATCH, DEFAULT_DTYPE, DEFAULT_OPTIMIZER = 32, "float32", "sgd"
@@ -56,6 +70,7 @@ class Settings:
 
 def init() -> None:
     """Fill every key on a session's first run; the spec comes from the link when there is one."""
+    _route_through_app()
     ss = st.session_state
     if SPEC not in ss:
         ss[NOTICES] = []
@@ -64,6 +79,17 @@ def init() -> None:
                        (LAST_GOOD, None), (IMPORT_RESULT, None), (NOTICES, []), (BATCH, DEFAULT_BATCH),
                        (DTYPE, DEFAULT_DTYPE), (OPTIMIZER, DEFAULT_OPTIMIZER)):
         ss.setdefault(key, value)
+
+
+def _route_through_app() -> None:
+    """When a page's address (/train) is the server's very first request, Streamlit runs
+    pages/train.py on its own in its old pages-folder mode, and app.py (st.navigation, layout,
+    CSS) never runs. Leave that mode and rerun: app.py then routes to the same page by its URL."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def _spec_from_link() -> NetworkSpec:

@@ -87,9 +87,10 @@ def _process_alive(pid: int | None, run_dir: str) -> bool:
 class JobQueue:
     def __init__(self, runs_dir: Path, limits: dict[str, int] | None = None, db_path: Path | None = None,
                  python: str | None = None):
-        self.runs_dir = Path(runs_dir)
+        # absolute: the training processes run from the project root, not the caller's directory
+        self.runs_dir = Path(runs_dir).resolve()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.db_path = Path(db_path or self.runs_dir / "queue.sqlite")
+        self.db_path = Path(db_path or self.runs_dir / "queue.sqlite").resolve()
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
         self.python = python or sys.executable
         with self._tx() as db:
@@ -186,7 +187,8 @@ class JobQueue:
                "--queue", str(self.db_path), "--format", "json"]
         project_root = Path(__file__).resolve().parents[2]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_root),
-                                                                          os.environ.get("PYTHONPATH")]))}
+                                                                          os.environ.get("PYTHONPATH")])),
+               "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}  # see explorer/__main__.py
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, env=env, cwd=project_root)
         log.close()

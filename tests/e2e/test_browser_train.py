@@ -1,0 +1,169 @@
+"""End to end in headless Chromium: start `streamlit run app.py` with its runs folder in a tmp dir,
+open the Train page, launch a short CPU run of LeNet-5 on the offline 8x8 digits (20 epochs, a few seconds), watch the
+progress and the live curves appear and the run complete, then launch a second run and see both
+overlaid. Screenshots go to tests/artifacts/ (git-ignored). Never runs `playwright install`: it
+drives the system Chromium at /usr/bin/chromium and is skipped when that is missing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+STREAMLIT = Path(sys.executable).with_name("streamlit")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM} (apt install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def app_url(runs_dir):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log = open(ARTIFACTS / "streamlit_train.log", "w")
+    # OMP_NUM_THREADS=1: on a busy small machine one OpenMP thread per core slows tiny runs 100x
+    env = {**os.environ, "CNN_EXPLORER_RUNS": str(runs_dir), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [str(STREAMLIT), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'streamlit_train.log'}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def _choose(page, scope, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox (the first click after a rerun may only focus it)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = scope.get_by_role("combobox", name=label)
+    for _ in range(4):
+        box.click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=3_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    pytest.fail(f"could not choose {option!r} in {label!r}")
+
+
+def _no_exception(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def _one_chart(page) -> None:
+    """Exactly one chart shows once the page settles (a rerun briefly keeps the old one, hidden)."""
+    page.wait_for_function("document.querySelectorAll('[data-testid=stPlotlyChart]').length === 1")
+
+
+def _shot(page, name: str) -> None:
+    """Screenshot without a tooltip: move the mouse away and take the focus off the last button."""
+    page.mouse.move(0, 0)
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.wait_for_timeout(600)  # let the progress bar finish its animation
+    page.screenshot(path=ARTIFACTS / name)
+
+
+def test_train_watch_and_overlay(app_url, browser, runs_dir):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100}, locale="en-US")
+    page.set_default_timeout(90_000)
+    page.goto(app_url)
+    page.get_by_text("61,706").wait_for()  # the Build page opens on LeNet-5
+    page.get_by_role("link", name="Train").click()
+    page.get_by_role("heading", name="Train LeNet-5").wait_for()
+    page.get_by_text("zero-padded from 28x28 to 32x32").wait_for()  # MNIST 5k, the default
+    sidebar = page.get_by_test_id("stSidebar")
+    _choose(page, sidebar, "Dataset", "Digits 8x8 (offline)")
+    page.get_by_text("resized from 8x8 to 32x32").wait_for()
+    epochs = sidebar.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("20")
+    epochs.press("Enter")
+    page.get_by_text(" · 20 epochs, batch 64").wait_for()
+    _shot(page, "train_ready.png")
+
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text(" of 20 · step ").wait_for()  # the progress bar of the live panel
+    page.get_by_test_id("stPlotlyChart").first.wait_for()  # the curves, drawn while it runs
+    page.get_by_text("Time left").wait_for()  # shown while the run goes
+    page.get_by_text("Validation (per epoch)", exact=False).first.wait_for()
+    _shot(page, "train_running.png")
+    page.get_by_text("Completed: Finished all epochs").wait_for()
+    page.get_by_text("Loss (cross-entropy)").first.wait_for()
+    _one_chart(page)
+    _no_exception(page)
+    page.set_viewport_size({"width": 1500, "height": 1900})  # the page scrolls inside; show it all
+    page.wait_for_timeout(1500)
+    _shot(page, "train_completed.png")
+
+    # a second run with a lower learning rate: launched runs join the selection, so both overlay
+    page.set_viewport_size({"width": 1500, "height": 1100})
+    sidebar.get_by_role("slider", name="Learning rate").press("ArrowLeft")
+    page.get_by_text("at learning rate 0.03").wait_for()
+    epochs.fill("8")
+    epochs.press("Enter")
+    page.get_by_text(" · 8 epochs, batch 64").wait_for()
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("lr 0.03").first.wait_for()
+    page.get_by_text("Epoch 8 of 8 · step 184 of 184 · 100%").wait_for()  # the second run's card
+    page.get_by_text("Completed: Finished all epochs").wait_for()
+    page.get_by_text("lr 0.05", exact=False).first.wait_for()
+    page.get_by_text("One colour per run").wait_for()
+    _one_chart(page)
+    _no_exception(page)
+    assert len(list(runs_dir.glob("2*"))) == 2
+    page.set_viewport_size({"width": 1500, "height": 1900})
+    page.wait_for_timeout(1500)
+    _shot(page, "train_overlay.png")
+    page.close()

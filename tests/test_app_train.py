@@ -1,0 +1,322 @@
+"""AppTest tests of the Train page: the check before launch, real CPU runs through the job queue
+(launch, watch to completion, divergence, cancel), overlaying runs; plus the pure pieces
+(explorer.training_charts, the run diagnosis). Every run lives in a tmp folder: the page reads
+its runs folder from state.RUNS_DIR, which these tests set before the first run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer import load_preset
+from explorer.spec import NetworkSpec
+from explorer.training.config import TrainConfig
+from explorer.training.jobs import JobQueue
+from explorer.training.loop import train
+from explorer.training.runs import FINISHED, new_run_dir, read_json
+from explorer.training_charts import RunCurves, training_figure
+from ui import state
+from ui.train_views import diagnosis
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+USED: list[Path] = []  # runs folders of this module: their leftover jobs are cancelled at the end
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_leftover_runs():
+    yield
+    for root in USED:
+        queue = JobQueue(root)
+        live = [j for j in queue.jobs() if j.status not in FINISHED]
+        for job in live:
+            queue.cancel(job.id)
+        if live:
+            queue.wait([j.id for j in live], timeout=60)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch) -> Path:
+    """A fresh runs folder. Training uses one CPU thread here (the queue's processes inherit the
+    environment): on a busy small machine, one OpenMP thread per core makes these tiny runs up
+    to 100x slower while the threads wait for each other."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    USED.append(tmp_path / "runs")
+    yield tmp_path / "runs"
+    torch.set_num_threads(threads)
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_train(runs: Path, spec: NetworkSpec | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[state.RUNS_DIR] = str(runs)
+    ok(at.run())
+    if spec is not None:
+        at.session_state[state.SPEC] = spec
+    return ok(at.switch_page("pages/train.py").run())
+
+
+def settings(at: AppTest, dataset: str = "digits", epochs: int = 1, **widgets) -> AppTest:
+    """Pick the dataset, epochs and other settings; runs go to the CPU (one at a time, as here)."""
+    widgets.setdefault("device", "cpu")
+    at.selectbox(key="w.tr.dataset").select(dataset).run()
+    at.number_input(key="w.tr.epochs").set_value(epochs).run()
+    for field, value in widgets.items():
+        widget = at.select_slider(key=f"w.tr.{field}") if field in ("lr", "batch_size") else \
+            at.selectbox(key=f"w.tr.{field}")
+        widget.set_value(value).run()
+    return ok(at)
+
+
+def launch(at: AppTest) -> str:
+    ok(at.button(key="b.train").click().run())
+    assert not at.error, [e.value for e in at.error]
+    return at.session_state[state.TRAIN_CURRENT]
+
+
+def wait_until(at: AppTest, done, timeout: float = 45) -> AppTest:
+    """Re-run the page (as the fragment would every second) until done(at) or the timeout."""
+    deadline = time.monotonic() + timeout
+    while not done(ok(at)):
+        assert time.monotonic() < deadline, "timed out; " + "; ".join(
+            e.value for e in list(at.error) + list(at.warning) + list(at.info))
+        time.sleep(0.3)
+        at.run()
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def metric(at: AppTest, label: str):
+    return next(m for m in at.metric if m.label == label)
+
+
+def table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def figure(at: AppTest) -> dict:
+    charts = at.get("plotly_chart")
+    assert charts, "no curves drawn"
+    return json.loads(charts[0].proto.spec)
+
+
+MLP = NetworkSpec.from_dict({"name": "mlp", "input": [784], "num_classes": 10, "blocks": [
+    {"type": "linear", "out_features": 64}, {"type": "relu"}, {"type": "linear", "out_features": 10}]})
+NO_HEAD = NetworkSpec.from_dict({"name": "convs-only", "input": [1, 28, 28], "num_classes": 10, "blocks": [
+    {"type": "conv", "out_channels": 10, "kernel": 3}, {"type": "relu"}]})
+
+
+# --- the check before launch ---------------------------------------------------------------------
+def test_opens_with_the_check_before_launch(runs):
+    at = open_train(runs)
+    assert at.title[0].value == "Train LeNet-5"
+    assert "CPU" in at.caption[0].value and "at most 1 at a time" in at.caption[0].value
+    assert "MNIST 5k" in at.markdown[0].value and "61,706 parameters" in at.markdown[0].value
+    assert any("zero-padded from 28x28 to 32x32" in t for t in texts(at.info))
+    assert any("ln(10) = 2.30" in t for t in texts(at.caption))
+    assert not at.button(key="b.train").disabled and not at.error
+    # a 1x32x32 network on 32x32 RGB shapes: input channels and classes follow the dataset
+    at.selectbox(key="w.tr.dataset").select("shapes").run()
+    notice = next(t for t in texts(at.info) if t.startswith("Adapted"))
+    assert "input channels follow the dataset: 1 -> 3" in notice and "classes follow the dataset: 10 -> 6" in notice
+    assert at.session_state[state.TRAIN_CONFIG].dataset == "shapes"
+    assert not at.button(key="b.train").disabled
+    assert "No curves to show yet" in texts(at.info)[-1]
+    assert not any(runs.glob("2*"))  # nothing launched
+
+
+def test_settings_survive_a_visit_to_the_build_page(runs):
+    at = settings(open_train(runs), "digits", epochs=7, optimizer="adam", lr=0.001)
+    ok(at.switch_page("pages/build.py").run())
+    assert at.title[0].value == "LeNet-5"
+    ok(at.switch_page("pages/train.py").run())
+    cfg = at.session_state[state.TRAIN_CONFIG]
+    assert (cfg.dataset, cfg.epochs, cfg.optimizer, cfg.lr) == ("digits", 7, "adam", 0.001)
+    assert at.number_input(key="w.tr.epochs").value == 7 and at.select_slider(key="w.tr.lr").value == 0.001
+
+
+@pytest.mark.parametrize("spec, expected", [(MLP, "takes a flat vector of 784 features"),
+                                            (NO_HEAD, "ends with 10x26x26 values")], ids=["mlp", "no-head"])
+def test_a_network_that_cannot_fit_is_caught_before_launch(runs, spec, expected):
+    at = open_train(runs, spec)
+    settings(at, "digits")
+    message = at.error[0].value
+    assert "cannot train on Digits 8x8" in message and expected in message
+    assert "Change the network on the Build page" in message
+    assert at.button(key="b.train").disabled
+    assert at.get("page_link"), "a link to the Build page"
+    assert not any(runs.glob("2*"))
+
+
+def test_image_folder_needs_a_data_folder(runs, tmp_path):
+    at = open_train(runs)
+    at.selectbox(key="w.tr.dataset").select("folder").run()
+    assert "needs a data folder" in at.error[0].value and at.button(key="b.train").disabled
+    at.text_input(key="w.tr.data_root").input(str(tmp_path)).run()
+    assert not at.error and not at.button(key="b.train").disabled
+    assert at.session_state[state.TRAIN_CONFIG].data_root == str(tmp_path)
+
+
+# --- real runs through the queue ---------------------------------------------------------------------
+def test_launch_twoconv_on_digits_and_watch_it_complete(runs):
+    at = settings(open_train(runs, load_preset("twoconv")), "digits", epochs=1)
+    name = launch(at)
+    assert name and (runs / name / "config.json").exists()
+    assert name in at.session_state[state.TRAIN_ACTIVE]          # the fragment polls while it runs
+    assert at.session_state[state.TRAIN_SELECTED] == [name]       # its curves are shown
+    wait_until(at, lambda at: any(t.startswith("Completed") for t in texts(at.success)))
+    assert at.session_state[state.TRAIN_ACTIVE] == frozenset()   # polling off
+    first = metric(at, "First loss")
+    assert abs(float(first.value) - 2.3026) < 0.5 and first.delta == "ln(10) = 2.30"
+    assert metric(at, "Val acc").value.endswith("%") and float(metric(at, "Images/s").value.replace(",", "")) > 0
+    assert "step 23 of 23 · 100% · learning rate" in at.get("progress")[0].proto.text
+    assert "on CPU" in at.markdown[1].value
+    row = table(at).iloc[0]
+    assert (row["Folder"], row["Status"], row["Dataset"], row["Epochs"]) == (name, "completed", "digits", 1)
+    assert 0 < row["Best val acc"] <= 100
+    fig = figure(at)
+    names = {t["name"] for t in fig["data"]}
+    assert {"train (per step)", "train (per epoch)", "validation (per epoch)"} <= names
+    assert any("ln(10) = 2.30" in a["text"] for a in fig["layout"]["annotations"])
+    assert read_json(runs / name / "summary.json")["status"] == "completed"
+
+
+def test_a_diverging_run_stops_with_its_message(runs):
+    at = settings(open_train(runs, load_preset("twoconv")), "digits", epochs=2, optimizer="adam", lr=1.0,
+                  schedule="constant")
+    name = launch(at)
+    wait_until(at, lambda at: any(t.startswith("Diverged") for t in texts(at.error)))
+    message = next(t for t in texts(at.error) if t.startswith("Diverged"))
+    assert "more than 3x its start" in message and "lower the learning rate" in message
+    assert table(at).iloc[0]["Status"] == "diverged"
+    assert read_json(runs / name / "summary.json")["status"] == "diverged"
+
+
+def test_overfit_a_tiny_subset(runs):
+    at = settings(open_train(runs, load_preset("twoconv")), "digits", epochs=30)
+    at.toggle(key="w.tr.overfit").set_value(True).run()
+    assert at.session_state[state.TRAIN_CONFIG].overfit == 20
+    assert "overfit mode: 20 training images only" in at.markdown[0].value
+    launch(at)
+    wait_until(at, lambda at: any(t.startswith("Completed") for t in texts(at.success)))
+    assert any(t.startswith("All 20 images are fitted (100%)") for t in texts(at.success))
+
+
+def test_cancel_a_queued_and_a_running_run(runs):
+    at = settings(open_train(runs, load_preset("twoconv")), "digits", epochs=300)
+    first = launch(at)
+    second = launch(at)  # the CPU takes one run at a time: this one waits
+    assert at.session_state[state.TRAIN_SELECTED] == [second, first]
+    assert any(t.startswith("Waiting in the queue: number 1 of 1 for the CPU") for t in texts(at.info))
+    assert "1 running, 1 waiting" in at.caption[0].value
+    ok(at.button(key=f"b.cancel.{second}").click().run())
+    assert any(t.startswith("Cancelled: Cancelled before it started") for t in texts(at.info))
+    assert read_json(runs / second / "summary.json")["status"] == "cancelled"
+    ok(at.button(key=f"b.cancel.{first}").click().run())  # running: asked to stop at its next step
+    wait_until(at, lambda at: list(table(at)["Status"]) == ["cancelled", "cancelled"])
+    assert read_json(runs / first / "summary.json")["message"] == "cancelled by the user"
+    assert at.session_state[state.TRAIN_ACTIVE] == frozenset()
+
+
+def test_a_killed_training_process_shows_as_interrupted(runs):
+    at = settings(open_train(runs, load_preset("twoconv")), "digits", epochs=300)
+    name = launch(at)
+    job = JobQueue(runs).job_for_run(runs / name)
+    assert job.status == "running" and job.pid
+    os.kill(job.pid, signal.SIGKILL)  # as if the machine ran out of memory
+    wait_until(at, lambda at: any(t.startswith("Interrupted") for t in texts(at.warning)))
+    assert "ended without a summary" in next(t for t in texts(at.warning) if t.startswith("Interrupted"))
+    assert table(at).iloc[0]["Status"] == "interrupted"
+    assert at.session_state[state.TRAIN_ACTIVE] == frozenset()
+
+
+def test_select_runs_to_overlay_their_curves(runs):
+    names = []
+    for lr in (0.05, 0.01):  # two real runs written in-process, as the CLI would
+        run = new_run_dir(runs, "twoconv")
+        cfg = TrainConfig(dataset="digits", epochs=2, lr=lr, device="cpu", log_every=5)
+        assert train(load_preset("twoconv"), cfg, run)["status"] == "completed"
+        names.append(run.name)
+    at = open_train(runs)
+    frame = table(at)
+    assert sorted(frame["Folder"]) == sorted(names) and set(frame["Status"]) == {"completed"}
+    assert not at.get("plotly_chart")
+    key = at.dataframe[0].key
+    at.session_state[key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    ok(at.run())
+    assert sorted(at.session_state[state.TRAIN_SELECTED]) == sorted(names)
+    fig = figure(at)
+    labels = {t["legendgroup"] for t in fig["data"]}
+    assert len(labels) == 2 and any("lr 0.05" in g for g in labels) and any("lr 0.01" in g for g in labels)
+    assert len({t["line"]["color"] for t in fig["data"]}) == 2  # one colour per run
+    at.session_state[key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    ok(at.run())
+    assert at.session_state[state.TRAIN_SELECTED] == [frame["Folder"][1]]
+    assert len({t["legendgroup"] for t in figure(at)["data"]}) == 1
+    at.segmented_control(key="w.tr.xaxis").set_value("step").run()
+    assert figure(at)["layout"]["xaxis"]["title"]["text"] == "optimizer step"
+
+
+# --- the pure pieces ---------------------------------------------------------------------------------
+EVENTS = [
+    {"event": "start", "device": "cpu", "steps_per_epoch": 10, "total_steps": 20, "expected_initial_loss": 2.3026},
+    {"event": "warning", "message": "input channels follow the dataset: 1 -> 3"},
+    {"event": "step", "step": 1, "epoch": 1, "loss": 2.31, "acc": 0.1, "progress": 0.05, "images_per_s": 100},
+    {"event": "step", "step": 10, "epoch": 1, "loss": 1.5, "acc": 0.5, "progress": 0.5, "images_per_s": 120},
+    {"event": "epoch", "epoch": 1, "step": 10, "train_loss": 1.8, "train_acc": 0.4, "val_loss": 1.4, "val_acc": 0.55,
+     "val_top5": 0.9},
+    {"event": "step", "step": 20, "epoch": 2, "loss": 0.9, "acc": 0.8, "progress": 1.0, "images_per_s": 110},
+    {"event": "epoch", "epoch": 2, "step": 20, "train_loss": 0.9, "train_acc": 0.95, "val_loss": 1.0, "val_acc": 0.7,
+     "val_top5": 0.95},
+    {"event": "done", "status": "completed", "message": "finished all epochs"},
+]
+
+
+def test_run_curves_from_events():
+    c = RunCurves.from_events(EVENTS, "a")
+    assert (c.first_loss, c.num_classes, c.progress, c.best_val_acc) == (2.31, 10, 1.0, 0.7)
+    assert c.step_x("epoch") == [0.1, 1.0, 2.0] and c.step_x("step") == [1, 10, 20]
+    assert c.epoch_x("epoch") == [1, 2] and c.epoch_x("step") == [10, 20]
+    assert c.warnings == ["input channels follow the dataset: 1 -> 3"] and c.end["status"] == "completed"
+    partial = RunCurves.from_events(EVENTS[:4], "b")
+    assert partial.progress == 0.5 and partial.best_val_acc is None and partial.end is None
+
+
+def test_training_figure_overlays_runs():
+    fig = training_figure([RunCurves.from_events(EVENTS, "a"), RunCurves.from_events(EVENTS[:4], "b")])
+    # run a: 3 series x 2 panels; run b (no epoch yet): per-step only, x 2 panels
+    assert len(fig.data) == 8 and {t.legendgroup for t in fig.data} == {"a", "b"}
+    # several runs: one legend entry per run (its validation series, or per-step before an epoch ends)
+    assert [(t.name, t.line.dash) for t in fig.data if t.showlegend] == [("a", "dash"), ("b", None)]
+    single = training_figure([RunCurves.from_events(EVENTS, "a")], x="step")
+    assert [t.name for t in single.data if t.showlegend] == ["train (per step)", "train (per epoch)",
+                                                             "validation (per epoch)"]
+    assert single.layout.xaxis.title.text == "optimizer step" and list(single.data[0].x) == [1, 10, 20]
+    with pytest.raises(ValueError):
+        training_figure([], x="time")
+
+
+def test_diagnosis_reads_bias_and_variance():
+    curves = RunCurves.from_events(EVENTS, "a")
+    assert diagnosis(curves)[0] == "warning" and "overfits" in diagnosis(curves)[1]  # 95% train vs 70% val
+    assert diagnosis(curves, overfit=20)[0] == "warning"  # not 100% of the 20 images
+    fitted = RunCurves.from_events(EVENTS[:-2] + [dict(EVENTS[-2], train_acc=1.0, val_acc=1.0)], "c")
+    assert diagnosis(fitted, overfit=20)[0] == "success"
+    weak = RunCurves.from_events(EVENTS[:5], "d")  # 40% train accuracy
+    assert diagnosis(weak)[0] == "info" and "underfits" in diagnosis(weak)[1]
+    assert diagnosis(RunCurves.from_events(EVENTS[:3], "e")) is None

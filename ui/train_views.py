@@ -1,0 +1,655 @@
+"""The Train page's pieces: training settings (sidebar), the check before launch, launching into
+the shared job queue, the live panel (a fragment that polls metrics.jsonl about once a second)
+and the list of runs, whose selected rows overlay their curves.
+
+Nothing here trains: a run is a `python -m explorer train` process that the JobQueue starts
+(explorer.training.jobs); this module only reads what it writes (explorer.training.runs).
+Polling stays cheap: each session keeps a byte offset and the events read so far per run
+(state.TRAIN_OFFSETS, state.TRAIN_EVENTS), and one QueueHandle per app refreshes the queue at
+most once every POLL_SECONDS for every session together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from explorer.analysis import analyze
+from explorer.charts import format_macs
+from explorer.data import DEFAULT_DATASET, dataset_info, default_data_root, list_datasets
+from explorer.presets import preset_info, preset_names
+from explorer.report import format_bytes
+from explorer.spec import NetworkSpec, SpecError
+from explorer.training.adapt import Adapted, adapt_spec
+from explorer.training.config import TrainConfig
+from explorer.training.jobs import Job, JobQueue
+from explorer.training.runs import DEFAULT_RUNS_DIR, list_runs, read_json, read_metrics
+from explorer.training_charts import X_AXES, RunCurves, training_figure
+from ui import state, views
+
+POLL_SECONDS = 0.9          # the queue is refreshed at most this often (all sessions together)
+LIVE_SECONDS = 1.0          # the live panel's refresh period while a run is queued or running
+OVERFIT_IMAGES = 20         # "overfit a tiny subset": cs231n's sanity check
+SLOW_ON_CPU_MACS = 50e6     # MACs per image above which a CPU run gets a warning
+DEFAULT_CONFIG = TrainConfig(dataset=DEFAULT_DATASET, epochs=3, lr=0.05, device="auto")
+LR_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+BATCH_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+DECAY_CHOICES = (0.0, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2)
+OPTIMIZERS = {"sgd": "SGD with momentum", "adam": "Adam", "adamw": "AdamW"}
+SCHEDULES = {"constant": "Constant", "step": "Step decay (× gamma every third of the run)",
+             "cosine": "Cosine decay to 0", "onecycle": "One-cycle (warm up, then anneal)"}
+STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/play_circle:",
+                "completed": ":material/check_circle:", "diverged": ":material/trending_up:",
+                "cancelled": ":material/stop_circle:", "failed": ":material/error:",
+                "interrupted": ":material/warning:", "stalled": ":material/warning:"}
+BADGE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "diverged": "red",
+                "cancelled": "gray", "failed": "red", "interrupted": "orange", "stalled": "orange"}
+ACTIVE = ("queued", "running")
+
+
+def init() -> None:
+    ss = st.session_state
+    for key, value in ((state.TRAIN_CONFIG, DEFAULT_CONFIG), (state.TRAIN_SELECTED, []),
+                       (state.TRAIN_CURRENT, None), (state.TRAIN_EVENTS, {}), (state.TRAIN_OFFSETS, {}),
+                       (state.TRAIN_ACTIVE, frozenset())):
+        ss.setdefault(key, value)
+
+
+def config() -> TrainConfig:
+    return st.session_state[state.TRAIN_CONFIG]
+
+
+def runs_dir() -> Path:
+    return Path(st.session_state.get(state.RUNS_DIR) or DEFAULT_RUNS_DIR).resolve()
+
+
+# --- the queue: one per app and runs directory -------------------------------------------------------
+class QueueHandle:
+    """A JobQueue plus a snapshot of its jobs, refreshed (refresh + schedule) at most once every
+    POLL_SECONDS however many sessions and fragments ask."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.queue = JobQueue(root)
+        self.error: str | None = None     # why the last poll failed (shown on the page), or None
+        self._lock = threading.Lock()
+        self._polled = -math.inf
+        self._jobs: dict[str, Job] = {}
+
+    def jobs(self, force: bool = False) -> dict[str, Job]:
+        """Run directory name -> Job (the last good snapshot when the queue cannot be read)."""
+        with self._lock:
+            if force or time.monotonic() - self._polled >= POLL_SECONDS:
+                self._polled = time.monotonic()
+                try:
+                    self._poll()
+                except (sqlite3.Error, OSError):  # the runs folder was removed or replaced: start afresh
+                    try:
+                        self.queue = JobQueue(self.root)
+                        self._poll()
+                    except (sqlite3.Error, OSError) as e:
+                        self.error = (f"The job queue in {self.root} cannot be read ({type(e).__name__}: {e}). "
+                                      f"Check that the folder exists and is writable, then reload the page.")
+            return dict(self._jobs)
+
+    def _poll(self) -> None:
+        self.queue.refresh()
+        self.queue.schedule()
+        self._jobs = {j.run_dir.name: j for j in self.queue.jobs()}
+        self.error = None
+
+
+@st.cache_resource(show_spinner=False)
+def _handle(root: str) -> QueueHandle:
+    return QueueHandle(Path(root))
+
+
+def queue_handle() -> QueueHandle:
+    try:
+        return _handle(str(runs_dir()))
+    except (sqlite3.Error, OSError) as e:
+        raise RuntimeError(f"the runs folder {runs_dir()} cannot be used ({e}); point the CNN_EXPLORER_RUNS "
+                           f"environment variable at a writable folder and restart the app") from e
+
+
+def device_text() -> str:
+    if torch.cuda.is_available():
+        return f"CUDA GPU ({torch.cuda.get_device_name(0)})"
+    return "CPU (no CUDA GPU found here)"
+
+
+# --- settings (sidebar) -----------------------------------------------------------------------------
+def _set(field: str, key: str, label: str, convert: Callable[[Any], Any] = lambda v: v) -> None:
+    """on_change of a settings widget: copy its value into the TrainConfig (validated)."""
+    try:
+        st.session_state[state.TRAIN_CONFIG] = config().with_changes(**{field: convert(st.session_state[key])})
+    except SpecError as e:
+        state.notify("error", f"{label}: {e.message}. The setting was not changed.")
+    except Exception as e:  # noqa: BLE001 - shown in one line, the settings are kept
+        state.notify("error", f"{label} could not be changed ({type(e).__name__}: {e}).")
+
+
+def _widget(make: Callable[..., Any], label: str, field: str, convert: Callable[[Any], Any] = lambda v: v,
+            **kwargs: Any) -> Any:
+    key = state.W_TRAIN + field
+    return make(label, key=key, on_change=_set, args=(field, key, label, convert), **kwargs)
+
+
+def settings_sidebar(cfg: TrainConfig) -> None:
+    datasets = {d.name: d for d in list_datasets()}
+    with st.sidebar:
+        st.subheader("Training settings", anchor=False)
+        names = list(datasets)
+        _widget(st.selectbox, "Dataset", "dataset", options=names, index=names.index(cfg.dataset),
+                format_func=lambda n: datasets[n].title)
+        info = datasets[cfg.dataset]
+        st.caption(f"{info.channels}×{info.height}×{info.width} · "
+                   f"{info.num_classes or 'one class per sub-folder:'} classes · {info.description}")
+        if not info.offline:
+            _widget(st.text_input, "Data folder", "data_root", value=cfg.data_root or "",
+                    convert=lambda v: v.strip() or None, placeholder=str(default_data_root()),
+                    help="Where the dataset's files are (or are downloaded to on first use). Empty: the "
+                         "default folder shown.")
+        _widget(st.number_input, "Epochs", "epochs", min_value=1, max_value=1000, value=cfg.epochs,
+                help="Passes over the training images")
+        _widget(st.select_slider, "Batch size", "batch_size", options=BATCH_CHOICES, value=cfg.batch_size,
+                help="Images per optimizer step. Small batches give a noisy loss curve.")
+        _widget(st.select_slider, "Learning rate", "lr", options=LR_CHOICES, value=cfg.lr,
+                format_func=lambda v: f"{v:g}",
+                help="Peak learning rate. Search it on a log scale, coarse to fine; a loss that "
+                     "explodes means it is too high.")
+        _widget(st.selectbox, "Optimizer", "optimizer", options=list(OPTIMIZERS),
+                index=list(OPTIMIZERS).index(cfg.optimizer), format_func=OPTIMIZERS.get)
+        _widget(st.selectbox, "Learning-rate schedule", "schedule", options=list(SCHEDULES),
+                index=list(SCHEDULES).index(cfg.schedule), format_func=SCHEDULES.get)
+        _widget(st.toggle, f"Overfit {OVERFIT_IMAGES} images (sanity check)", "overfit", value=cfg.overfit > 0,
+                convert=lambda on: OVERFIT_IMAGES if on else 0,
+                help=f"Train and validate on {OVERFIT_IMAGES} training images only. A working network "
+                     f"and loop reach 100% on them within a few dozen epochs; if not, fix that before a "
+                     f"real run.")
+        with st.expander("Regularization, augmentation, device", icon=":material/tune:"):
+            _more_settings(cfg)
+
+
+def _more_settings(cfg: TrainConfig) -> None:
+    _widget(st.number_input, "Momentum (SGD)", "momentum", min_value=0.0, max_value=0.99, step=0.05,
+            value=cfg.momentum, disabled=cfg.optimizer != "sgd")
+    _widget(st.select_slider, "Weight decay", "weight_decay", options=DECAY_CHOICES,
+            value=cfg.weight_decay if cfg.weight_decay in DECAY_CHOICES else 5e-4, format_func=lambda v: f"{v:g}",
+            help="L2 penalty on the weights (decoupled for AdamW)")
+    _widget(st.slider, "Label smoothing", "label_smoothing", min_value=0.0, max_value=0.3, step=0.05,
+            value=cfg.label_smoothing)
+    _widget(st.number_input, "Random crop padding (pixels)", "crop_padding", min_value=0, max_value=16,
+            value=cfg.crop_padding, help="Pad by P pixels, then crop back at a random offset (CIFAR: 4)")
+    _widget(st.checkbox, "Random horizontal flips", "flip", value=cfg.flip,
+            help="Good for photos; not for digits (a flipped 2 is no longer a 2)")
+    _widget(st.slider, "Validation share", "val_fraction", min_value=0.05, max_value=0.5, step=0.05,
+            value=cfg.val_fraction, help="Share of a built-in set held out for validation")
+    _widget(st.number_input, "Seed", "seed", min_value=0, max_value=2**31 - 1, value=cfg.seed)
+    _widget(st.number_input, "Time limit (seconds, 0 = none)", "max_seconds", min_value=0, max_value=86_400,
+            value=int(cfg.max_seconds or 0), convert=lambda v: float(v) if v else None)
+    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    _widget(st.selectbox, "Device", "device", options=devices,
+            index=devices.index(cfg.device) if cfg.device in devices else 0,
+            format_func={"auto": "Automatic (GPU when there is one)", "cpu": "CPU", "cuda": "CUDA GPU"}.get)
+    st.caption(f"This machine: {device_text()}.")
+
+
+# --- the check before launch ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preflight:
+    """What launching `spec` with `cfg` would do, or why it cannot start."""
+
+    error: str | None = None                  # one message: what is wrong and what to change
+    dataset: str = ""                         # the dataset's title
+    adapted: Adapted | None = None
+    notices: tuple[str, ...] = ()             # how the network was fitted to the data
+    warnings: tuple[str, ...] = ()
+    params: int | None = None
+    macs: int | None = None
+    memory: int | None = None                 # predicted training memory (bytes) at the batch size
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def preflight(spec: NetworkSpec, cfg: TrainConfig) -> Preflight:
+    try:
+        cfg.validate()
+        info = dataset_info(cfg.dataset)
+    except SpecError as e:
+        return Preflight(error=f"{state.describe_error(e)} Change it in the training settings.")
+    warnings = []
+    classes = info.num_classes
+    if cfg.dataset == "folder":
+        if not cfg.data_root:
+            return Preflight(dataset=info.title, error="The image-folder dataset needs a data folder (one "
+                                                       "sub-folder of images per class): type its path under "
+                                                       "Data folder in the sidebar.")
+        classes = spec.num_classes  # known once the folder is read; the run adapts the head then
+    try:
+        adapted = adapt_spec(spec, info.channels, info.height, info.width, classes)
+    except SpecError as e:
+        return Preflight(dataset=info.title, error=(
+            f"This network cannot train on {info.title} ({info.channels}×{info.height}×{info.width}, "
+            f"{classes} classes). {state.describe_error(e)} Change the network on the Build page, or pick "
+            f"another dataset."))
+    notices = list(adapted.notices)
+    optimizer = cfg.optimizer if cfg.optimizer != "sgd" else ("sgd" if cfg.momentum > 0 else "sgd-plain")
+    totals = _totals(adapted.spec.to_json(indent=None), cfg.batch_size, optimizer)
+    if isinstance(totals, str):
+        return Preflight(dataset=info.title, error=f"The network adapted to {info.title} does not fit together: "
+                                                   f"{totals} Change the network on the Build page.")
+    params, macs, memory = totals
+    on_cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    if on_cpu and macs > SLOW_ON_CPU_MACS:
+        warnings.append(f"This network needs {format_macs(macs)} per image; on the CPU an epoch can take "
+                        f"many minutes. Set a time limit, pick a smaller network, or use a GPU.")
+    if not info.offline and cfg.dataset != "folder":
+        where = cfg.data_root or default_data_root()
+        warnings.append(f"{info.title} is read from {where}; when it is not there yet it is downloaded on "
+                        f"first use, which needs an internet connection.")
+    if cfg.flip and info.name in ("mnist5k", "digits", "mnist", "svhn"):
+        warnings.append("Horizontal flips turn digits into other shapes (a flipped 2 is no longer a 2); "
+                        "switch them off for digits.")
+    return Preflight(dataset=info.title, adapted=adapted, notices=tuple(notices), warnings=tuple(warnings),
+                     params=params, macs=macs, memory=memory)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _totals(spec_json: str, batch: int, optimizer: str) -> tuple[int, int, int] | str:
+    """(params, MACs per image, training memory bytes at `batch`) of a spec, or why it fails."""
+    try:
+        t = analyze(NetworkSpec.from_json(spec_json), batch=batch, dtype="float32", optimizer=optimizer).totals
+    except SpecError as e:
+        return state.describe_error(e)
+    except Exception as e:  # noqa: BLE001 - a bug in a formula: one line, never a traceback
+        return f"the analysis failed ({type(e).__name__}: {e})."
+    return t.params, t.macs, t.memory.total
+
+
+def network_title(spec: NetworkSpec) -> str:
+    return preset_info(spec.name).title if spec.name in preset_names() else spec.name
+
+
+def header(spec: NetworkSpec, cfg: TrainConfig, jobs: dict[str, Job], handle: QueueHandle) -> None:
+    st.title(f"Train {network_title(spec)}", anchor=False)
+    counts = []
+    for device, limit in handle.queue.limits.items():
+        running = sum(j.status == "running" and j.device == device for j in jobs.values())
+        queued = sum(j.status == "queued" and j.device == device for j in jobs.values())
+        if running or queued or device == "cpu" or torch.cuda.is_available():
+            counts.append(f"{device.upper()} {running} running, {queued} waiting (at most {limit} at a time)")
+    st.caption(f"Runs on: {device_text()} · Queue, shared by everyone using this app: {'; '.join(counts)}")
+    if handle.error:
+        st.error(handle.error, icon=":material/error:")
+    for kind, text in state.pop_notices():
+        getattr(st, kind, st.info)(text)
+
+
+def preflight_view(spec: NetworkSpec, cfg: TrainConfig, check: Preflight) -> None:
+    if not check.ok:
+        st.error(check.error, icon=":material/error:")
+        st.page_link("pages/build.py", label="Change the network on the Build page", icon=":material/construction:")
+        return
+    expected = math.log(check.adapted.spec.num_classes)
+    shape = "×".join(map(str, check.adapted.spec.input))
+    overfit = f" · overfit mode: {OVERFIT_IMAGES} training images only" if cfg.overfit else ""
+    st.markdown(f"**{network_title(spec)}** ({check.params:,} parameters, {format_macs(check.macs)} per image) "
+                f"on **{check.dataset}** at {shape} · {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, batch "
+                f"{cfg.batch_size}, {OPTIMIZERS[cfg.optimizer]} at learning rate {cfg.lr:g}{overfit}")
+    st.caption(f"Predicted training memory at batch {cfg.batch_size}: {format_bytes(check.memory)} · an untrained "
+               f"network starts near loss ln({check.adapted.spec.num_classes}) = {expected:.2f}")
+    if check.notices:
+        st.info("Adapted to the dataset: " + "; ".join(check.notices) + ".", icon=":material/auto_fix_high:")
+    for text in check.warnings:
+        st.warning(text, icon=":material/warning:")
+
+
+def launch_button(check: Preflight) -> None:
+    st.button("Train", type="primary", icon=":material/play_arrow:", key="b.train", disabled=not check.ok,
+              on_click=_launch, help="Start a training process with these settings (it waits in the queue "
+                                     "when the device is busy)")
+
+
+def _launch() -> None:
+    spec, cfg = state.spec(), config()
+    check = preflight(spec, cfg)
+    if not check.ok:
+        state.notify("error", check.error)
+        return
+    handle = queue_handle()
+    try:
+        job = handle.queue.submit(spec, cfg)
+        handle.jobs(force=True)
+    except SpecError as e:
+        state.notify("error", f"The run was not started: {state.describe_error(e)}")
+        return
+    except Exception as e:  # noqa: BLE001 - one line instead of a traceback
+        state.notify("error", f"The run could not be started ({type(e).__name__}: {e}). Check that the runs "
+                              f"folder {runs_dir()} is writable.")
+        return
+    ss = st.session_state
+    ss[state.TRAIN_CURRENT] = job.run_dir.name
+    ss[state.TRAIN_SELECTED] = [job.run_dir.name] + [n for n in ss[state.TRAIN_SELECTED] if n != job.run_dir.name]
+
+
+def _cancel(name: str) -> None:
+    handle = queue_handle()
+    try:
+        job = handle.jobs().get(name)
+        if job is None or job.status not in ACTIVE:
+            state.notify("info", "That run has already finished.")
+            return
+        handle.queue.cancel(job.id)
+        handle.jobs(force=True)
+    except Exception as e:  # noqa: BLE001
+        state.notify("error", f"The run could not be cancelled ({type(e).__name__}: {e}).")
+
+
+# --- reading runs (incrementally) -----------------------------------------------------------------
+MAX_CARDS = 4               # live cards at most: the last launched run + selected runs still going
+STALLED_SECONDS = 120       # a run outside the queue with no news for this long is shown as stalled
+
+
+def _label(run: Path) -> str:
+    """'twoconv · digits · lr 0.05 · 03:15:02' (the folder name starts with YYYYmmdd-HHMMSS)."""
+    spec, cfg = read_json(run / "spec.json") or {}, read_json(run / "config.json") or {}
+    stamp = run.name[9:15]
+    when = f"{stamp[:2]}:{stamp[2:4]}:{stamp[4:]}" if stamp.isdigit() else run.name
+    lr = cfg.get("lr")
+    return " · ".join([str(spec.get("name", run.name)), str(cfg.get("dataset", "?"))]
+                      + ([f"lr {lr:g}"] if isinstance(lr, (int, float)) else []) + [when])
+
+
+def curves_for(names: list[str]) -> dict[str, RunCurves]:
+    """Each run's events so far: only the bytes appended since the last call are read."""
+    ss, root = st.session_state, runs_dir()
+    store, offsets = ss[state.TRAIN_EVENTS], ss[state.TRAIN_OFFSETS]
+    for name in names:
+        curves = store.get(name)
+        if curves is None:
+            curves = store[name] = RunCurves(_label(root / name))
+        if curves.end is None:
+            events, offsets[name] = read_metrics(root / name, offsets.get(name, 0))
+            curves.add(events)
+    return {name: store[name] for name in names}
+
+
+def status_of(name: str, jobs: dict[str, Job], curves: RunCurves) -> str:
+    if name in jobs:
+        return jobs[name].status
+    if curves.end is not None:
+        return curves.end.get("status", "failed")
+    summary = read_json(runs_dir() / name / "summary.json")
+    if summary:
+        return summary.get("status", "failed")
+    metrics = runs_dir() / name / "metrics.jsonl"
+    if not metrics.exists():
+        return "queued"
+    return "running" if time.time() - metrics.stat().st_mtime < STALLED_SECONDS else "stalled"
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What the live panel shows: cards (status, progress) and the curves of the shown runs."""
+
+    cards: list[str]
+    shown: list[str]
+    curves: dict[str, RunCurves]
+    statuses: dict[str, str]
+
+    @property
+    def active(self) -> frozenset[str]:
+        return frozenset(n for n, s in self.statuses.items() if s in ACTIVE)
+
+
+def watch(jobs: dict[str, Job]) -> Watch:
+    ss, root = st.session_state, runs_dir()
+    shown = [n for n in ss[state.TRAIN_SELECTED] if (root / n).is_dir()]
+    current = ss[state.TRAIN_CURRENT]
+    cards = [current] if current and (root / current).is_dir() else []
+    cards += [n for n in shown if n != current and n in jobs and jobs[n].status in ACTIVE]
+    names = list(dict.fromkeys(cards[:MAX_CARDS] + shown))
+    curves = curves_for(names)
+    return Watch(cards[:MAX_CARDS], shown, curves, {n: status_of(n, jobs, curves[n]) for n in names})
+
+
+# --- the live panel ----------------------------------------------------------------------------------
+def live_panel(handle: QueueHandle) -> None:
+    """Cards and curves; a fragment refreshing every LIVE_SECONDS while a shown run is queued or
+    running, and redrawing the whole page (run list, polling off) when that set changes."""
+    st.session_state[state.TRAIN_ACTIVE] = watch(handle.jobs()).active
+    active = bool(st.session_state[state.TRAIN_ACTIVE])
+    st.fragment(_live, run_every=LIVE_SECONDS if active else None)(handle)
+
+
+def _live(handle: QueueHandle) -> None:
+    with views.guarded("the live panel"):
+        jobs = handle.jobs()
+        w = watch(jobs)
+        if w.active != st.session_state[state.TRAIN_ACTIVE]:
+            st.session_state[state.TRAIN_ACTIVE] = w.active
+            st.rerun()  # a run started or ended: refresh the run list and switch polling on or off
+        cards, chart = st.container(), st.container()  # fixed slots: the chart keeps its place as cards grow
+        with cards:
+            for name in w.cards:
+                run_card(name, w.curves[name], w.statuses[name], jobs, handle)
+        with chart:
+            curves_chart([w.curves[n] for n in sorted(w.shown)])  # oldest first: a run keeps its colour
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def queue_text(name: str, jobs: dict[str, Job], limits: dict[str, int]) -> str:
+    job = jobs[name]
+    waiting = sorted((j for j in jobs.values() if j.status == "queued" and j.device == job.device), key=lambda j: j.id)
+    position = next((i for i, j in enumerate(waiting, 1) if j.id == job.id), 1)
+    running = sum(j.status == "running" and j.device == job.device for j in jobs.values())
+    return (f"Waiting in the queue: number {position} of {len(waiting)} for the {job.device.upper()} "
+            f"({running} running, at most {limits.get(job.device, 1)} at a time). It starts by itself when a "
+            f"place frees up.")
+
+
+def run_card(name: str, c: RunCurves, status: str, jobs: dict[str, Job], handle: QueueHandle) -> None:
+    start, last, epoch = c.start or {}, c.last_step, c.last_epoch
+    with st.container(border=True):
+        left, mid, right = st.columns([6, 1.3, 1.2], vertical_alignment="center")
+        device = f" on {str(start['device']).upper()}" if start.get("device") else ""
+        left.markdown(f"**{c.label}**{device}")
+        left.caption(f"Run folder {name}")
+        mid.badge(status, icon=STATUS_ICONS.get(status), color=BADGE_COLORS.get(status, "gray"))
+        if status in ACTIVE:
+            stopping = (runs_dir() / name / "CANCEL").exists()
+            right.button("Stopping…" if stopping else "Cancel", key=f"b.cancel.{name}", icon=":material/stop:",
+                         on_click=_cancel, args=(name,), disabled=stopping, width="stretch",
+                         help="Stop this run (a queued run is dropped; a running one stops at its next step)")
+        if status == "queued" and name in jobs:
+            st.info(queue_text(name, jobs, handle.queue.limits), icon=":material/hourglass_top:")
+        elif status == "running" and last is None:
+            st.progress(0.0, text="Starting: loading the dataset and building the network…")
+        if last is not None:
+            total = c.total_steps or last["step"]
+            epochs = (read_json(runs_dir() / name / "config.json") or {}).get("epochs", "?")
+            st.progress(min(1.0, c.progress), text=f"Epoch {last['epoch']} of {epochs} · step {last['step']:,} of "
+                                                  f"{total:,} · {c.progress:.0%} · learning rate {last['lr']:.3g}")
+            _metrics(c, status, last, epoch)
+        notices = (start.get("notices") or [])
+        if notices:
+            st.caption("Adapted to the dataset: " + "; ".join(notices) + ".")
+        _warnings([m for m in c.warnings if m not in notices])
+        _outcome(name, c, status, jobs)
+
+
+def _metrics(c: RunCurves, status: str, last: dict, epoch: dict | None) -> None:
+    cols = st.columns(6)
+    cols[0].metric("Loss", f"{last['loss']:.3f}", help="Cross-entropy, mean over the last logged steps")
+    expected = c.expected_initial_loss
+    cols[1].metric("First loss", f"{c.first_loss:.3f}",
+                   delta=f"ln({c.num_classes}) = {expected:.2f}" if expected else None,
+                   delta_color="off", delta_arrow="off",
+                   help="An untrained network guesses uniformly, so its first loss is near ln(number of "
+                        "classes). Far from it: check the initialisation or the last layer.")
+    cols[2].metric("Train acc", f"{last['acc']:.1%}", help="Training accuracy over the last logged steps")
+    cols[3].metric("Val acc", "–" if epoch is None else f"{epoch['val_acc']:.1%}",
+                   help="Validation accuracy on the held-out images, at the end of each epoch"
+                        + ("" if epoch is None else f"; top-5 {epoch['val_top5']:.1%}"))
+    cols[4].metric("Images/s", f"{last['images_per_s']:,.0f}", help="Training throughput over the last logged steps")
+    if status in ACTIVE:
+        cols[5].metric("Time left", _duration(last.get("eta_s")), help="Estimated from the speed so far")
+    else:
+        cols[5].metric("Took", _duration(last.get("elapsed_s")), help="Wall time of the training loop")
+
+
+def _warnings(messages: list[str]) -> None:
+    unique = list(dict.fromkeys(messages))
+    for text in unique[:3]:
+        st.warning(text[:1].upper() + text[1:], icon=":material/warning:")
+    if len(unique) > 3:
+        with st.expander(f"{len(unique) - 3} more warnings"):
+            for text in unique[3:]:
+                st.warning(text[:1].upper() + text[1:])
+
+
+def _outcome(name: str, c: RunCurves, status: str, jobs: dict[str, Job]) -> None:
+    message = (c.end or {}).get("message") or (jobs[name].message if name in jobs else "")
+    message = message[:1].upper() + message[1:] if message else ""
+    if status == "completed":
+        best = c.best_val_acc
+        st.success(f"Completed: {message or 'finished'}."
+                   + ("" if best is None else f" Best validation accuracy {best:.1%}."), icon=":material/check_circle:")
+        overfit = (read_json(runs_dir() / name / "config.json") or {}).get("overfit", 0)
+        advice = diagnosis(c, overfit)
+        if advice:
+            getattr(st, advice[0])(advice[1], icon=":material/lightbulb:")
+    elif status == "diverged":
+        st.error(f"Diverged: {message}", icon=":material/trending_up:")
+    elif status == "failed":
+        st.error(f"Failed: {message or 'the training process stopped with an error'}", icon=":material/error:")
+    elif status == "cancelled":
+        st.info(f"Cancelled: {message or 'stopped by the user'}.", icon=":material/stop_circle:")
+    elif status in ("interrupted", "stalled"):
+        st.warning(f"{status.capitalize()}: {message or 'no news from this run for a while'}.",
+                   icon=":material/warning:")
+    if status in ("failed", "interrupted") and c.end is None:
+        said = _last_log_line(runs_dir() / name / "process.log")
+        if said:
+            st.caption(f"The training process said: {said}")
+
+
+def _last_log_line(path: Path, tail: int = 2048) -> str:
+    """The last non-empty line of a process log (its final error message), read from the end."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - tail))
+            lines = f.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def diagnosis(c: RunCurves, overfit: int = 0) -> tuple[str, str] | None:
+    """A one-line reading of a finished run: overfit check, or bias vs variance."""
+    e = c.last_epoch
+    if e is None:
+        return None
+    train, val = e["train_acc"], e["val_acc"]
+    if overfit:
+        if train >= 0.999 or val >= 0.999:
+            return "success", (f"All {overfit} images are fitted (100%): the network and the training loop can "
+                               f"learn. Switch overfit mode off for a real run.")
+        return "warning", (f"Only {max(train, val):.0%} of the {overfit} images are fitted; a working setup "
+                           f"reaches 100%. Train for more epochs, change the learning rate, or check the network.")
+    if train - val > 0.1:
+        return "warning", (f"Train accuracy {train:.1%} is {100 * (train - val):.0f} points above validation "
+                           f"{val:.1%}: the network overfits (high variance). More data, augmentation, dropout "
+                           f"or weight decay help.")
+    if train < 0.6:
+        return "info", (f"Train accuracy over the last epoch is only {train:.1%}: the network underfits (high bias). Train longer, "
+                        f"tune the learning rate, or make the network bigger.")
+    return "info", (f"Train {train:.1%} (over the last epoch) vs validation {val:.1%}: a small gap, so no strong overfitting. "
+                    f"More epochs or a bigger network may still help.")
+
+
+def curves_chart(runs: list[RunCurves]) -> None:
+    drawn = [r for r in runs if r.steps or r.epochs]
+    if not runs:
+        st.info("No curves to show yet: press Train, or select runs in the list below to overlay them.",
+                icon=":material/show_chart:")
+        return
+    if not drawn:
+        st.caption("The curves appear after the first logged steps.")
+        return
+    x = st.segmented_control("X axis", list(X_AXES), default="epoch", key=state.W_TRAIN + "xaxis",
+                             format_func={"epoch": "Epochs", "step": "Optimizer steps"}.get) or "epoch"
+    st.plotly_chart(training_figure(drawn, x), key="fig.train")
+    st.caption("Thin line: train loss and accuracy per logged step (mean of the last steps; a small batch makes "
+               "it noisy). Dotted: train per epoch. Dashed: validation per epoch. A big gap between train and "
+               "validation means overfitting." + (" One colour per run; click a run in the legend to hide it."
+                                                  if len(drawn) > 1 else ""))
+
+
+# --- the run list ----------------------------------------------------------------------------------
+def _started(name: str) -> str:
+    s = name[:15]
+    return f"{s[:4]}-{s[4:6]}-{s[6:8]} {s[9:11]}:{s[11:13]}:{s[13:15]}" if s[:8].isdigit() else ""
+
+
+def runs_table(jobs: dict[str, Job]) -> None:
+    """Every run in the runs folder, newest first; the selected rows are overlaid in the chart."""
+    st.subheader("Runs", anchor=False)
+    records = sorted(list_runs(runs_dir()), key=lambda r: r.path.name, reverse=True)
+    if not records:
+        st.caption(f"No runs yet in {runs_dir()}. Press Train to start one.")
+        return
+    names = [r.path.name for r in records]
+    statuses = [jobs[n].status if n in jobs else r.status for n, r in zip(names, records)]
+    frame = pd.DataFrame({
+        "Run": [r.name for r in records],
+        "Status": statuses,
+        "Dataset": [r.dataset for r in records],
+        "Best val acc": [None if r.best_val_acc is None else 100 * r.best_val_acc for r in records],
+        "Epochs": [r.epochs_done for r in records],
+        "Time": [_duration(r.seconds) if r.seconds is not None else "" for r in records],
+        "Images/s": [r.images_per_s for r in records],
+        "Params": [r.params for r in records],
+        "Started": [_started(n) for n in names],
+        "Note": [r.message for r in records],
+        "Folder": names,
+    })
+    cc = st.column_config
+    config = {"Best val acc": cc.ProgressColumn("Best val acc", format="%.1f%%", min_value=0, max_value=100,
+                                                help="Best validation accuracy over the epochs"),
+              "Status": cc.TextColumn("Status", width=95),
+              "Epochs": cc.NumberColumn("Epochs", help="Epochs finished", format="%d"),
+              "Time": cc.TextColumn("Time", help="Wall time of the whole run"),
+              "Images/s": cc.NumberColumn("Images/s", format="localized"),
+              "Params": cc.NumberColumn("Params", format="localized"),
+              "Note": cc.TextColumn("Note", width="large")}
+    digest = hashlib.sha1("\n".join(names).encode()).hexdigest()[:10]  # a new run -> a new table
+    selected = [names.index(n) for n in st.session_state[state.TRAIN_SELECTED] if n in names]
+    event = st.dataframe(frame, key=f"{state.W_TRAIN}runs.{digest}", on_select="rerun", selection_mode="multi-row",
+                         selection_default={"selection": {"rows": selected}}, hide_index=True, placeholder="–",
+                         column_config=config, height=min(35 * (len(records) + 1) + 3, 420))
+    st.session_state[state.TRAIN_SELECTED] = [names[i] for i in event.selection.rows if i < len(names)]
+    st.caption("Select rows to overlay their curves above. The list is shared: it shows every run in "
+               f"{runs_dir()}, from every session.")
