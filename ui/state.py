@@ -53,6 +53,9 @@ COMPARE_VIEW = "compare_view"      # widget: Compare page tab
 ZOO_VIEW = "zoo_view"              # widget: Zoo page tab
 W_COMPARE = "w.cmp."               # widget key prefix on the Compare page (w.cmp.<name>)
 W_ZOO = "w.zoo."                   # widget key prefix on the Zoo page (w.zoo.<name>)
+ZOO_TO_BUILD = "zoo_to_build"      # bool: the Zoo loaded a preset; show the Build page on the next run
+# Inspect page (ui.inspect_views); runs come from RUNS_DIR when it is set
+W_INSPECT = "w.in."                # widget key prefix on the Inspect page (w.in.<name>)
 
 DEFAULT_PRESET = "lenet5"      # opens with no network access: 1x32x32 grey digits (MNIST padded)
 DEFAULT_BATCH, DEFAULT_DTYPE, DEFAULT_OPTIMIZER = 32, "float32", "sgd"
@@ -68,9 +71,12 @@ class Settings:
     optimizer: str
 
 
-def init() -> None:
-    """Fill every key on a session's first run; the spec comes from the link when there is one."""
-    _route_through_app()
+def init(entry: bool = False) -> None:
+    """Fill every key on a session's first run; the spec comes from the link when there is one.
+
+    Pages call init(); app.py calls init(entry=True) (it is the router, nothing to re-route)."""
+    if not entry:
+        _route_through_app()
     ss = st.session_state
     if SPEC not in ss:
         ss[NOTICES] = []
