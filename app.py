@@ -16,10 +16,11 @@ st.set_page_config(page_title="CNN Architecture Explorer", page_icon=":material/
 st.set_option("client.toolbarMode", "minimal")  # no "Deploy" button in a classroom
 st.set_option("client.showErrorDetails", "type")  # never a traceback on screen (the log keeps it)
 st.html(Path(__file__).with_name("assets").joinpath("style.css"))
-state.init()  # shared by every page: the spec (from ?net= on a session's first run), history, settings
+state.init(entry=True)  # shared by every page: the spec (from ?net= on a session's first run), history, settings
 
 pages = [st.Page("pages/build.py", title="Build", icon=":material/construction:", default=True),
          st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+         st.Page("pages/inspect.py", title="Inspect", icon=":material/visibility:"),
          st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
          st.Page("pages/zoo.py", title="Zoo", icon=":material/pets:")]
 st.navigation(pages).run()

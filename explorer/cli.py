@@ -116,6 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     _source_group(p, torchvision=False)
     p.add_argument("--to", choices=("pytorch", "json", "onnx"), required=True)
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout; required for onnx)")
+
+    p = sub.add_parser("gradcam", help="write a Grad-CAM overlay for one image of a run as a PNG",
+                       description="Grad-CAM (captum LayerGradCam) of a trained run's best checkpoint for one "
+                                   "validation image or an image file: the map is upsampled to the image, divided "
+                                   "by its maximum and blended over it; the PNG shows [image | overlay | colour "
+                                   "bar]. The default layer is the last conv layer's rectified output.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (see `runs`)")
+    p.add_argument("--layer", metavar="NAME", help="module name, e.g. conv3, relu4, residual2.conv1 "
+                                                    "(default: the last conv layer's activation)")
+    image = p.add_mutually_exclusive_group()
+    image.add_argument("--index", type=int, metavar="I", help="validation image number (default 0)")
+    image.add_argument("--image", metavar="FILE", help="an image file (PNG, JPEG, GIF, BMP, WebP), scaled and "
+                                                       "centre-cropped to the network's input")
+    p.add_argument("--class", dest="target", metavar="C", help="class index or name (default: the predicted one)")
+    p.add_argument("-o", "--output", metavar="OUT.png", required=True, help="the PNG to write")
     return parser
 
 
@@ -271,8 +286,62 @@ def _cmd_runs(args) -> int:
     return 0
 
 
+def _cmd_gradcam(args) -> int:
+    from explorer import interpret
+    from explorer.images import MAX_UPLOAD_BYTES, check_size, decode_image
+    from explorer.training.checkpoint import load_run_data, load_run_model
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise SpecError(f"no run directory at {run_dir}; list runs with `python -m explorer runs`")
+    spec, model = load_run_model(run_dir)
+    model = interpret.interpretable(model)
+    data = load_run_data(run_dir)  # the validation split, and the normalisation and class names for --image
+    c, h, w = spec.input
+    if args.image is not None:
+        path = Path(args.image)
+        if not path.is_file():
+            raise SpecError(f"no image file at {path}")
+        check_size(path.stat().st_size)
+        with open(path, "rb") as f:
+            image = decode_image(f.read(MAX_UPLOAD_BYTES + 1), c, (h, w))
+        label, what = None, path.name
+    else:
+        index = 0 if args.index is None else args.index
+        if not 0 <= index < len(data.x_val):
+            raise SpecError(f"--index must be from 0 to {len(data.x_val) - 1}, got {index}")
+        image, label, what = data.x_val[index], int(data.y_val[index]), f"validation image {index}"
+    names = data.class_names
+    layer = args.layer or interpret.default_layer(model)
+    if layer is None:
+        raise SpecError("the network has no convolutional layer for Grad-CAM")
+    if layer not in {ch.name for ch in interpret.layer_choices(model)}:
+        known = ", ".join(ch.name for ch in interpret.layer_choices(model))
+        raise SpecError(f"--layer {layer!r} is not a convolutional layer of this network; choose one of: {known}")
+    x = data.normalize(image[None])
+    probs = interpret.predict(model, x)[0]
+    pred = int(probs.argmax())
+    if args.target is None:
+        target = pred
+    elif args.target.isdigit() and int(args.target) < len(names):
+        target = int(args.target)
+    elif args.target in names:
+        target = names.index(args.target)
+    else:
+        raise SpecError(f"--class {args.target!r} is neither a class index (0 to {len(names) - 1}) nor a class "
+                        f"name ({', '.join(names)})")
+    raw = interpret.gradcam(model, x, layer, target)[0]
+    truth = "" if label is None else f", true {names[label]}"
+    title = f"Grad-CAM {layer}: {names[target]} (p={probs[target]:.2f}; predicted {names[pred]}{truth})"
+    out = Path(args.output)
+    interpret.overlay_figure_png(image, interpret.normalize_map(raw), title=title).save(out, format="PNG")
+    zero = " (the map is zero: no positive evidence for this class at this layer)" if raw.max() <= 0 else ""
+    print(f"wrote {out}: {what}, {title}{zero}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"presets": _cmd_presets, "analyze": _cmd_analyze, "train": _cmd_train, "runs": _cmd_runs,
-            "export": _cmd_export}
+            "export": _cmd_export, "gradcam": _cmd_gradcam}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,25 @@
+"""Inspect page: look inside a trained (or untrained) network.
+
+Data flow: the sidebar picks a source (a run directory's best checkpoint and its validation split,
+or the Build page's NetworkSpec with random weights and an offline dataset) and an image (a
+validation image by number, or an upload decoded by explorer.images) -> explorer.interpret
+computes Grad-CAM (captum), CAM, feature maps, filters and validation-set scores -> ui.inspect_views
+draws them in four tabs. The network is loaded once per run and checkpoint (st.cache_resource).
+"""
+
+import streamlit as st
+
+from ui import inspect_views as iv
+from ui import state, views
+
+state.init()
+
+with views.guarded("the page"):
+    st.sidebar.header("Inspect")
+    subject = iv.choose_subject(state.spec())
+    if subject is not None:
+        iv.header(subject)
+        picture = iv.choose_picture(subject)   # sidebar; a bad upload is reported under the header
+        iv.tabs(subject, picture)
+
+state.sync_url()
