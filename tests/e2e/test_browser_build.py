@@ -5,91 +5,24 @@ system Chromium at /usr/bin/chromium and is skipped when that is missing."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-STREAMLIT = Path(sys.executable).with_name("streamlit")
+from tests.e2e.support import ARTIFACTS, choose, chromium, needs_chromium, running_app
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM} (apt install chromium)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
 def app_url():
-    port = _free_port()
-    log = open(ARTIFACTS.joinpath("streamlit.log") if ARTIFACTS.mkdir(parents=True, exist_ok=True) is None
-               else os.devnull, "w")
-    proc = subprocess.Popen(
-        [str(STREAMLIT), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'streamlit.log'}")
-            time.sleep(0.25)
+    with running_app("streamlit.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+    with chromium() as b:
         yield b
-        b.close()
 
-
-def _choose(page, scope, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox. Right after a rerun the first click on a combobox
-    can only focus it, so click again until the option list shows."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    box = scope.get_by_role("combobox", name=label)
-    for _ in range(4):
-        box.click()
-        try:
-            page.get_by_role("option", name=option).click(timeout=3_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    pytest.fail(f"could not choose {option!r} in {label!r}")
 
 
 def _wait_rows(page, rows: int) -> None:
@@ -107,7 +40,7 @@ def test_vgg16_then_add_a_block(app_url, browser):
     page.get_by_text("61,706").wait_for()  # LeNet-5 opens by default
     page.screenshot(path=ARTIFACTS / "build_default.png")
 
-    _choose(page, page, "Start from a preset", "VGG-16 (2014)")
+    choose(page, page, "Start from a preset", "VGG-16 (2014)")
     page.get_by_text("138,357,544").wait_for()
     page.get_by_text("15.47 GMACs").wait_for()
     _wait_rows(page, 40)
@@ -115,7 +48,7 @@ def test_vgg16_then_add_a_block(app_url, browser):
     page.screenshot(path=ARTIFACTS / "build_vgg16.png")
 
     sidebar = page.get_by_test_id("stSidebar")
-    _choose(page, sidebar, "Block type", "Linear (fully connected)")
+    choose(page, sidebar, "Block type", "Linear (fully connected)")
     sidebar.get_by_role("spinbutton", name="Output features").fill("100")
     sidebar.get_by_role("button", name="Add block").click()
     # a linear layer 1000 -> 100 at the end: 1000*100 weights + 100 biases more
@@ -146,3 +79,17 @@ def test_shared_link_opens_the_same_network(app_url, browser):
     page.get_by_text("61,706").wait_for()
     page.screenshot(path=ARTIFACTS / "build_bad_link.png")
     page.close()
+
+
+def test_a_page_address_as_the_first_request_still_routes_through_app(browser):
+    """/train as the server's very first request: Streamlit's old pages-folder mode would run
+    pages/train.py alone (no navigation titles, no layout); the page re-routes through app.py."""
+    with running_app("streamlit_first_request.log") as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/train")
+        nav = page.get_by_test_id("stSidebarNav")
+        nav.get_by_text("Inspect", exact=True).wait_for()  # the title, not the file name "inspect"
+        assert "Build" in nav.inner_text() and "Zoo" in nav.inner_text()
+        page.get_by_role("heading", name="Train LeNet-5").wait_for()
+        page.screenshot(path=ARTIFACTS / "first_request_train.png")

@@ -6,31 +6,11 @@ is skipped when that is missing (never runs `playwright install`)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-STREAMLIT = Path(sys.executable).with_name("streamlit")
+from tests.e2e.support import ARTIFACTS, choose, chromium, needs_chromium, running_app
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM} (apt install chromium)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -57,61 +37,15 @@ def runs_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app_url(runs_dir):
-    port = _free_port()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "streamlit_inspect.log", "w")
-    proc = subprocess.Popen(
-        [str(STREAMLIT), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CNN_EXPLORER_RUNS": str(runs_dir)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'streamlit_inspect.log'}")
-            time.sleep(0.25)
+    with running_app("streamlit_inspect.log", {"CNN_EXPLORER_RUNS": str(runs_dir)}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+    with chromium() as b:
         yield b
-        b.close()
 
-
-def _choose(page, scope, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox (the first click after a rerun may only focus it)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    box = scope.get_by_role("combobox", name=label)
-    for _ in range(4):
-        box.click()
-        try:
-            page.get_by_role("option", name=option).first.click(timeout=3_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    pytest.fail(f"could not choose {option!r} in {label!r}")
 
 
 def _settle(page, ms: int = 1500) -> None:
@@ -135,8 +69,8 @@ def test_inspect_a_short_run(app_url, browser, tmp_path):
     _settle(page)
     page.screenshot(path=ARTIFACTS / "inspect_gradcam.png")
 
-    _choose(page, page, "Class", "ring")
-    _choose(page, page, "Layer", "conv2 · 16×16×16")
+    choose(page, page, "Class", "ring")
+    choose(page, page, "Layer", "conv2 · 16×16×16")
     page.get_by_text("choose layer relu4 to see them agree").wait_for()
     _settle(page)
     page.screenshot(path=ARTIFACTS / "inspect_gradcam_ring_conv2.png")
@@ -163,7 +97,7 @@ def test_inspect_a_short_run(app_url, browser, tmp_path):
     _settle(page)
     page.screenshot(path=ARTIFACTS / "inspect_upload.png")
 
-    _choose(page, sidebar, "Network", "Current network (untrained)")
+    choose(page, sidebar, "Network", "Current network (untrained)")
     page.get_by_text("CAM does not apply").wait_for()         # LeNet-5: flatten and three linear layers
     _settle(page)
     page.screenshot(path=ARTIFACTS / "inspect_untrained_lenet5.png")

@@ -6,31 +6,13 @@ drives the system Chromium at /usr/bin/chromium and is skipped when that is miss
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-STREAMLIT = Path(sys.executable).with_name("streamlit")
+from tests.e2e.support import ARTIFACTS, choose, chromium, needs_chromium, running_app
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM} (apt install chromium)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -40,63 +22,15 @@ def runs_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(runs_dir):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    log = open(ARTIFACTS / "streamlit_train.log", "w")
-    # OMP_NUM_THREADS=1: on a busy small machine one OpenMP thread per core slows tiny runs 100x
-    env = {**os.environ, "CNN_EXPLORER_RUNS": str(runs_dir), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [str(STREAMLIT), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {ARTIFACTS / 'streamlit_train.log'}")
-            time.sleep(0.25)
+    with running_app("streamlit_train.log", {"CNN_EXPLORER_RUNS": str(runs_dir), "OMP_NUM_THREADS": "1"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+    with chromium() as b:
         yield b
-        b.close()
 
-
-def _choose(page, scope, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox (the first click after a rerun may only focus it)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    box = scope.get_by_role("combobox", name=label)
-    for _ in range(4):
-        box.click()
-        try:
-            page.get_by_role("option", name=option).click(timeout=3_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    pytest.fail(f"could not choose {option!r} in {label!r}")
 
 
 def _no_exception(page) -> None:
@@ -125,7 +59,7 @@ def test_train_watch_and_overlay(app_url, browser, runs_dir):
     page.get_by_role("heading", name="Train LeNet-5").wait_for()
     page.get_by_text("zero-padded from 28x28 to 32x32").wait_for()  # MNIST 5k, the default
     sidebar = page.get_by_test_id("stSidebar")
-    _choose(page, sidebar, "Dataset", "Digits 8x8 (offline)")
+    choose(page, sidebar, "Dataset", "Digits 8x8 (offline)")
     page.get_by_text("resized from 8x8 to 32x32").wait_for()
     epochs = sidebar.get_by_role("spinbutton", name="Epochs")
     epochs.fill("20")
