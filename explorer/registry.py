@@ -15,7 +15,7 @@ The registry fails loudly on duplicate names and on unknown names (with the know
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from explorer.spec import MAX_REPEAT, BlockSpec, SpecError
