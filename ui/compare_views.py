@@ -18,7 +18,7 @@ from explorer.spec import NetworkSpec, SpecError
 from explorer.training.checkpoint import load_run_spec_config
 from explorer.training.runs import list_runs
 from ui import state
-from ui.views import guarded
+from ui.views import lazy_tabs
 
 TABS = ("Accuracy vs parameters", "Curves", "Architecture diff", "Leaderboard")
 K = state.W_COMPARE
@@ -102,12 +102,7 @@ def table(frame: pd.DataFrame) -> None:
 
 
 def tabs(frame: pd.DataFrame) -> None:
-    containers = st.tabs(list(TABS), key=state.COMPARE_VIEW, on_change="rerun")
-    for container, render in zip(containers, (scatter_view, curves_view, diff_view, leaderboard_view)):
-        if container.open is False:  # lazy: only the open tab runs
-            continue
-        with container, guarded(f"the {render.__name__.replace('_', ' ')}"):
-            render(frame)
+    lazy_tabs(TABS, state.COMPARE_VIEW, (scatter_view, curves_view, diff_view, leaderboard_view), frame)
 
 
 def scatter_view(frame: pd.DataFrame) -> None:

@@ -130,14 +130,18 @@ def totals(a: Analysis) -> None:
 
 
 # --- tabs ----------------------------------------------------------------------------------------
-def tabs(spec: NetworkSpec, a: Analysis) -> None:
-    containers = st.tabs(list(TABS), key=state.VIEW, on_change="rerun")
-    renderers = (layer_table, memory_table, charts_view, training_memory, code_view)
+def lazy_tabs(labels, key: str, renderers, *args) -> None:
+    """Tabs whose bodies run only when open; each renderer gets *args and fails on its own."""
+    containers = st.tabs(list(labels), key=key, on_change="rerun")
     for container, render in zip(containers, renderers):
         if container.open is False:  # lazy: only the open tab runs
             continue
         with container, guarded(f"the {render.__name__.replace('_', ' ')}"):
-            render(spec, a)
+            render(*args)
+
+
+def tabs(spec: NetworkSpec, a: Analysis) -> None:
+    lazy_tabs(TABS, state.VIEW, (layer_table, memory_table, charts_view, training_memory, code_view), spec, a)
 
 
 COLUMN_HELP = {

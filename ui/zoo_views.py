@@ -16,7 +16,7 @@ from explorer.charts import format_macs
 from explorer.presets import load_preset
 from explorer.report import csv_text, format_bytes
 from ui import state
-from ui.views import guarded, layer_frame
+from ui.views import layer_frame, lazy_tabs
 
 TABS = ("Accuracy vs operations", "Open a model", "Depth profiles", "Explainers")
 K = state.W_ZOO
@@ -52,12 +52,7 @@ def header() -> None:
 
 
 def tabs(ms: tuple[zoo.ZooModel, ...]) -> None:
-    containers = st.tabs(list(TABS), key=state.ZOO_VIEW, on_change="rerun")
-    for container, render in zip(containers, (overview, open_model, depth_view, explainers_view)):
-        if container.open is False:  # lazy: only the open tab runs
-            continue
-        with container, guarded(f"the {render.__name__.replace('_', ' ')}"):
-            render(ms)
+    lazy_tabs(TABS, state.ZOO_VIEW, (overview, open_model, depth_view, explainers_view), ms)
 
 
 def overview(ms: tuple[zoo.ZooModel, ...]) -> None:
