@@ -136,7 +136,7 @@ class Analysis:
 
     @property
     def dtype_size(self) -> int:
-        return torch.empty((), dtype=DTYPES[self.dtype]).element_size()
+        return DTYPES[self.dtype].itemsize
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "input": list(self.input_shape),
@@ -300,7 +300,7 @@ def row_rf(row: "LayerRow", previous: RF | None) -> RF | None:
 
 
 def _esize(torch_dtype) -> int:
-    return torch.empty((), dtype=torch_dtype).element_size()
+    return torch_dtype.itemsize  # bytes per element
 
 
 def _analyze_module(model: nn.Module, input_shape, batch, dtype_name, torch_dtype, optimizer, name, source):
@@ -353,7 +353,7 @@ def _row(call: Call, traced_batch: int, batch: int, torch_dtype, *, block_index,
 
 def _finish(name, source, input_shape, batch, dtype_name, torch_dtype, optimizer, tr, rows, detail,
             output_shape, warnings) -> Analysis:
-    esize = torch.empty((), dtype=torch_dtype).element_size()
+    esize = _esize(torch_dtype)
     tb = tr.batch
     saved = tr.saved_batch_bytes * batch // tb + (tr.saved_bytes - tr.saved_batch_bytes)
     memory = MemoryBreakdown(

@@ -157,24 +157,23 @@ def can_redo() -> bool:
     return bool(st.session_state[REDO])
 
 
-def undo() -> None:
+def _step(source: str, target: str) -> None:
+    """Undo (UNDO -> REDO) or redo (REDO -> UNDO): the current spec goes onto `target`."""
     ss = st.session_state
-    if ss[UNDO]:
-        ss[REDO] = ss[REDO] + [ss[SPEC]]
-        ss[SPEC] = ss[UNDO][-1]
-        ss[UNDO] = ss[UNDO][:-1]
+    if ss[source]:
+        ss[target] = ss[target] + [ss[SPEC]]
+        ss[SPEC] = ss[source][-1]
+        ss[source] = ss[source][:-1]
         ss[FIELD_ERROR] = None
         ss[GEN] += 1
+
+
+def undo() -> None:
+    _step(UNDO, REDO)
 
 
 def redo() -> None:
-    ss = st.session_state
-    if ss[REDO]:
-        ss[UNDO] = ss[UNDO] + [ss[SPEC]]
-        ss[SPEC] = ss[REDO][-1]
-        ss[REDO] = ss[REDO][:-1]
-        ss[FIELD_ERROR] = None
-        ss[GEN] += 1
+    _step(REDO, UNDO)
 
 
 def set_setting(key: str, widget_key: str) -> None:

@@ -201,10 +201,11 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
 
         augment = Augment(crop_padding=cfg.crop_padding, flip=cfg.flip)
         expected = math.log(info.num_classes)
+        predicted = predicted_memory(spec, cfg, device)
         emit("start", device=str(device), dataset=info.name, train_size=n, val_size=len(data.x_val),
              params=analysis.totals.params, macs=analysis.totals.macs, steps_per_epoch=steps_per_epoch,
              total_steps=total_steps, expected_initial_loss=round(expected, 4), notices=list(adapted.notices),
-             predicted_train_memory_bytes=predicted_memory(spec, cfg, device))
+             predicted_train_memory_bytes=predicted)
         for notice in adapted.notices:
             emit("warning", message=notice)
 
@@ -307,7 +308,7 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
                        images_per_s=round(images_trained / max(seconds, 1e-9), 1))
         if cuda:
             summary["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
-            summary["predicted_train_memory_bytes"] = predicted_memory(spec, cfg, device)
+            summary["predicted_train_memory_bytes"] = predicted
     except StopRun as stop:
         summary.update(status=stop.status, message=stop.message)
     except SpecError as e:
