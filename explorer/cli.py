@@ -1,7 +1,7 @@
 """The command line: `python -m explorer COMMAND ...` (stable; scripts and benchmarks rely on it).
 
-Errors go to stderr with exit status 2 for bad input (a SpecError: unknown preset, bad spec,
-shapes that do not fit) and 1 for other failures; a traceback only with --debug.
+Errors go to stderr with exit status 2 for bad input (any explorer.errors.UserError: unknown
+preset, bad spec, shapes that do not fit, bad data or config) and 1 for other failures; a traceback only with --debug.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from explorer.errors import UserError
 from explorer.spec import MAX_SPEC_BYTES, NetworkSpec, SpecError
 
 EXIT_BAD_INPUT = 2
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or os.environ.get("EXPLORER_DEBUG") == "1"
     try:
         return COMMANDS[args.command](args)
-    except SpecError as e:
+    except UserError as e:
         if debug:
             raise
         print(f"error: {e}", file=sys.stderr)

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import torch
 
-from explorer.spec import SpecError
+from explorer.errors import DataError
 
 MAX_UPLOAD_BYTES = 10 * 2**20       # 10 MiB: larger files are refused before decoding
 MAX_PIXELS = 36_000_000             # width x height, e.g. 6000 x 6000; checked from the header
@@ -24,7 +24,7 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")   # what PIL may try (no EPS/PDF
 EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
 
 
-class ImageError(SpecError):
+class ImageError(DataError):
     """An upload that cannot be used; the message says why and what to do."""
 
 

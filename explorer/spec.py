@@ -15,40 +15,13 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
+from explorer.errors import SpecError, UserError  # noqa: F401  (SpecError is re-exported here)
+
 SPEC_FORMAT = "cnn-explorer/spec@1"
 MAX_BLOCKS = 500          # a spec longer than this is almost certainly a mistake (or an attack)
 MAX_REPEAT = 64
 MAX_SPEC_BYTES = 256_000  # JSON text accepted from uploads and links
 MAX_FEATURES = 10_000_000  # a flat input vector
-
-
-class SpecError(ValueError):
-    """A spec that cannot be used, with where and what to change.
-
-    block_index/block_type/field locate the problem (None when it is about the whole spec).
-    str(error) is a complete sentence meant for the user.
-    """
-
-    def __init__(self, message: str, *, block_index: int | None = None,
-                 block_type: str | None = None, field: str | None = None):
-        self.message = message
-        self.block_index = block_index
-        self.block_type = block_type
-        self.field = field
-        super().__init__(self.__str__())
-
-    @property
-    def location(self) -> str:
-        parts = []
-        if self.block_index is not None:
-            parts.append(f"block {self.block_index}" + (f" ({self.block_type})" if self.block_type else ""))
-        if self.field:
-            parts.append(f"field '{self.field}'")
-        return ", ".join(parts)
-
-    def __str__(self) -> str:
-        loc = self.location
-        return f"{loc}: {self.message}" if loc else self.message
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from torch import nn
 
 from explorer import interpret as ip
 from explorer.images import EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, decode_image
-from explorer.spec import NetworkSpec, SpecError
+from explorer.errors import UserError
+from explorer.spec import NetworkSpec
 from explorer.training.checkpoint import RunData
 from explorer.training.runs import DEFAULT_RUNS_DIR, RunRecord, list_runs
 from ui import state
@@ -99,7 +100,7 @@ def _load_run(path: str, mtime: float) -> Subject:
     data, error = None, None
     try:
         data = load_run_data(Path(path))
-    except SpecError as e:
+    except UserError as e:
         error = str(e)
     record = load_run(Path(path))
     acc = "" if record is None or record.best_val_acc is None else \
@@ -143,7 +144,7 @@ def choose_subject(current: NetworkSpec) -> Subject | None:
         ckpt = Path(source) / "checkpoint.safetensors"
         return _load_run(source, ckpt.stat().st_mtime)
     except Exception as e:  # noqa: BLE001 - a broken run (or spec) is a message, not a traceback
-        why = state.describe_error(e) if isinstance(e, SpecError) else f"{type(e).__name__}: {e}"
+        why = state.describe_error(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
         st.error(f"Cannot inspect this network. {why}", icon=":material/error:")
         return None
 

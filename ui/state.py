@@ -19,6 +19,7 @@ import streamlit as st
 from explorer.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
 from explorer.presets import load_preset
 from explorer.share import QUERY_KEY, decode_spec, encode_spec
+from explorer.errors import UserError
 from explorer.spec import NetworkSpec, SpecError
 
 # --- keys (the only place they are spelled) ----------------------------------------------------
@@ -204,13 +205,14 @@ def field_error() -> dict[str, Any] | None:
     return st.session_state.get(FIELD_ERROR)
 
 
-def describe_error(e: SpecError) -> str:
-    """A SpecError as one sentence for the UI, blocks numbered from 1 as in the sidebar."""
+def describe_error(e: UserError) -> str:
+    """A user error as one sentence for the UI, blocks numbered from 1 as in the sidebar."""
     where = []
-    if e.block_index is not None:
-        where.append(f"block {e.block_index + 1}" + (f" ({e.block_type})" if e.block_type else ""))
-    if e.field:
-        where.append(f"field '{e.field}'")
+    index, block_type, field = (getattr(e, k, None) for k in ("block_index", "block_type", "field"))
+    if index is not None:
+        where.append(f"block {index + 1}" + (f" ({block_type})" if block_type else ""))
+    if field:
+        where.append(f"field '{field}'")
     text = e.message[:1].upper() + e.message[1:] if e.message else "Invalid network"
     text = text if text.endswith((".", "]", ")")) else text + "."
     return f"{', '.join(where).capitalize()}: {text}" if where else text

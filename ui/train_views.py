@@ -29,6 +29,7 @@ from explorer.charts import format_macs
 from explorer.data import DEFAULT_DATASET, dataset_info, default_data_root, list_datasets
 from explorer.presets import preset_info, preset_names
 from explorer.report import format_bytes
+from explorer.errors import UserError
 from explorer.spec import NetworkSpec, SpecError
 from explorer.training.adapt import Adapted, adapt_spec
 from explorer.training.config import TrainConfig
@@ -133,7 +134,7 @@ def _set(field: str, key: str, label: str, convert: Callable[[Any], Any] = lambd
     """on_change of a settings widget: copy its value into the TrainConfig (validated)."""
     try:
         st.session_state[state.TRAIN_CONFIG] = config().with_changes(**{field: convert(st.session_state[key])})
-    except SpecError as e:
+    except UserError as e:
         state.notify("error", f"{label}: {e.message}. The setting was not changed.")
     except Exception as e:  # noqa: BLE001 - shown in one line, the settings are kept
         state.notify("error", f"{label} could not be changed ({type(e).__name__}: {e}).")
@@ -228,7 +229,7 @@ def preflight(spec: NetworkSpec, cfg: TrainConfig) -> Preflight:
     try:
         cfg.validate()
         info = dataset_info(cfg.dataset)
-    except SpecError as e:
+    except UserError as e:
         return Preflight(error=f"{state.describe_error(e)} Change it in the training settings.")
     warnings = []
     classes = info.num_classes
@@ -240,7 +241,7 @@ def preflight(spec: NetworkSpec, cfg: TrainConfig) -> Preflight:
         classes = spec.num_classes  # known once the folder is read; the run adapts the head then
     try:
         adapted = adapt_spec(spec, info.channels, info.height, info.width, classes)
-    except SpecError as e:
+    except UserError as e:
         return Preflight(dataset=info.title, error=(
             f"This network cannot train on {info.title} ({info.channels}×{info.height}×{info.width}, "
             f"{classes} classes). {state.describe_error(e)} Change the network on the Build page, or pick "
@@ -272,7 +273,7 @@ def _totals(spec_json: str, batch: int, optimizer: str) -> tuple[int, int, int] 
     """(params, MACs per image, training memory bytes at `batch`) of a spec, or why it fails."""
     try:
         t = analyze(NetworkSpec.from_json(spec_json), batch=batch, dtype="float32", optimizer=optimizer).totals
-    except SpecError as e:
+    except UserError as e:
         return state.describe_error(e)
     except Exception as e:  # noqa: BLE001 - a bug in a formula: one line, never a traceback
         return f"the analysis failed ({type(e).__name__}: {e})."
@@ -333,7 +334,7 @@ def _launch() -> None:
     try:
         job = handle.queue.submit(spec, cfg)
         handle.jobs(force=True)
-    except SpecError as e:
+    except UserError as e:
         state.notify("error", f"The run was not started: {state.describe_error(e)}")
         return
     except Exception as e:  # noqa: BLE001 - one line instead of a traceback
