@@ -18,11 +18,12 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# Debian's Chromium for the Playwright browser tests (never `playwright install`).
+# Debian's Chromium for the Playwright browser tests (never `playwright install`), and Graphviz's
+# `dot` for the diagram's SVG download (the diagram itself draws in the browser without it).
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
-	  else echo "note: /usr/bin/chromium is missing and this is not root: browser tests will be skipped"; fi; \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/dot ]; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver graphviz; \
+	  else echo "note: chromium or graphviz is missing and this is not root: browser tests (and SVG) are skipped"; fi; \
 	fi
 
 run: install

@@ -22,5 +22,8 @@ pages = [st.Page("pages/build.py", title="Build", icon=":material/construction:"
          st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
          st.Page("pages/inspect.py", title="Inspect", icon=":material/visibility:"),
          st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
-         st.Page("pages/zoo.py", title="Zoo", icon=":material/pets:")]
+         st.Page("pages/sweep.py", title="Sweep", icon=":material/tune:"),
+         st.Page("pages/zoo.py", title="Zoo", icon=":material/pets:"),
+         st.Page("pages/quiz.py", title="Quiz", icon=":material/quiz:"),
+         st.Page("pages/challenge.py", title="Challenge", icon=":material/emoji_events:")]
 st.navigation(pages).run()

@@ -25,8 +25,8 @@ from torch import nn
 
 from explorer.describe import describe_module, is_elementwise_module, memtable_label_for_module
 from explorer.registry import get_block
-from explorer.shapes import infer_shapes
-from explorer.spec import NetworkSpec, SpecError, freeze_params
+from explorer.budget import check_module, spec_cost
+from explorer.spec import NetworkSpec, SpecError, check_input_shape, freeze_params
 from explorer.trace import RF, Call, Trace, trace
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16,
@@ -170,14 +170,17 @@ def analyze(obj: NetworkSpec | nn.Module, input_shape: tuple[int, ...] | None = 
     """Analyse a spec or any nn.Module (weights are never touched: everything runs on meta).
 
     input_shape is per image; for a spec it defaults to spec.input, for a module to 3x224x224.
-    Raises SpecError with the block and the fix when the spec does not fit together.
+    Raises SpecError with the block and the fix when the spec does not fit together, and
+    BudgetError (a SpecError) when it is over the server's budget (explorer.budget), which is
+    checked before anything is traced; that bounds the time and memory of the trace.
     """
     dtype_name, torch_dtype = _dtype(dtype)
     _check_args(batch, optimizer)
     if isinstance(obj, NetworkSpec):
         return _analyze_spec(obj, input_shape, batch, dtype_name, torch_dtype, optimizer)
     if isinstance(obj, nn.Module):
-        shape = tuple(input_shape or (3, 224, 224))
+        shape = check_input_shape(list(input_shape or (3, 224, 224)))
+        check_module(obj)  # leaf modules and parameters against the budget, before tracing
         return _analyze_module(obj, shape, batch, dtype_name, torch_dtype, optimizer,
                                name or type(obj).__name__, source or "module")
     raise TypeError(f"analyze() takes a NetworkSpec or an nn.Module, got {type(obj).__name__}")
@@ -217,7 +220,7 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
     the next conv also saves) are counted once, as in one trace of the whole network."""
     if input_shape is not None:
         spec = spec.with_input(input_shape)
-    plan = infer_shapes(spec)
+    _, plan = spec_cost(spec)  # the budget (BudgetError) and the shapes (SpecError), before tracing
     tb = _trace_batch(batch)
     rows: list[LayerRow] = []
     detail: list[LayerRow] = []

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from explorer.errors import UserError
+from explorer.errors import ConfigError, UserError
 from explorer.spec import MAX_SPEC_BYTES, NetworkSpec, SpecError
 
 EXIT_BAD_INPUT = 2
@@ -49,8 +49,6 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from explorer.analysis import DTYPES, OPTIMIZER_STATE
-
     parser = argparse.ArgumentParser(prog="python -m explorer",
                                      description="CNN Architecture Explorer: analyse, train and export networks.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -58,6 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("presets", help="list the preset networks")
     p.add_argument("--format", choices=("table", "json"), default="table")
+
+    _analyze_parser(sub)
+    _train_parser(sub)
+    p = sub.add_parser("runs", help="list training runs")
+    p.add_argument("--runs-dir", metavar="DIR", help="default ./runs")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("export", help="write the network as PyTorch source, spec JSON or ONNX")
+    _source_group(p, torchvision=False)
+    p.add_argument("--to", choices=("pytorch", "json", "onnx"), required=True)
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout; required for onnx)")
+
+    _gradcam_parser(sub)
+    from explorer.search.cli import add_parsers as add_sweep_parsers
+
+    add_sweep_parsers(sub, _positive)  # sweep, sweeps
+    return parser
+
+
+
+
+def _analyze_parser(sub) -> None:
+    from explorer.analysis import DTYPES, OPTIMIZER_STATE
 
     p = sub.add_parser("analyze", help="per-layer shapes, params, MACs, memory and receptive field",
                        description="Analyse a network on the meta device (no weights are allocated). "
@@ -78,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json", "csv", "memtable"), default="table",
                    help="table (torchinfo-like), json, csv, or memtable (the cs231n VGG-16 layout)")
 
+
+def _train_parser(sub) -> None:
     from explorer.training.config import DEVICES, OPTIMIZERS, SCHEDULES
 
     p = sub.add_parser("train", help="train a network on a dataset and write a run directory",
@@ -87,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     _source_group(p, torchvision=False)
     p.add_argument("--dataset", metavar="NAME", help="mnist5k, digits, shapes (offline), mnist, fashionmnist, "
                                                      "cifar10, cifar100, svhn, folder (required unless --config)")
-    p.add_argument("--data-root", metavar="DIR", help="where torchvision sets / the image folder live")
+    p.add_argument("--data-root", metavar="DIR", help="where torchvision sets / the image folder live (any folder "
+                   "here; the web app checks CNN_EXPLORER_DATA_ROOTS before it queues a run)")
     p.add_argument("--config", metavar="FILE", help="a TrainConfig JSON (flags given here override it)")
     p.add_argument("--epochs", type=_positive, metavar="N")
     p.add_argument("--batch-size", type=_positive, metavar="N")
@@ -106,18 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", metavar="DIR", help="parent of the new run directory (default ./runs)")
     p.add_argument("--run-dir", metavar="DIR", help="write into this directory instead of a new one")
     p.add_argument("--queue", metavar="DB", help=argparse.SUPPRESS)  # set by the job queue
+    p.add_argument("--executor", choices=("local", "ray"),
+                   help="where the run executes: local (this process; the default) or ray (a Ray cluster: "
+                        "the run folder must be on storage the cluster shares); default $CNN_EXPLORER_EXECUTOR")
+    p.add_argument("--ray-address", metavar="A", help="the Ray cluster to join, e.g. 10.0.0.5:6379 (default "
+                                                      "$CNN_EXPLORER_RAY_ADDRESS; empty: a local Ray instance)")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: progress lines; json: the summary object at the end")
 
-    p = sub.add_parser("runs", help="list training runs")
-    p.add_argument("--runs-dir", metavar="DIR", help="default ./runs")
-    p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = sub.add_parser("export", help="write the network as PyTorch source, spec JSON or ONNX")
-    _source_group(p, torchvision=False)
-    p.add_argument("--to", choices=("pytorch", "json", "onnx"), required=True)
-    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout; required for onnx)")
-
+def _gradcam_parser(sub) -> None:
     p = sub.add_parser("gradcam", help="write a Grad-CAM overlay for one image of a run as a PNG",
                        description="Grad-CAM (captum LayerGradCam) of a trained run's best checkpoint for one "
                                    "validation image or an image file: the map is upsampled to the image, divided "
@@ -132,7 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "centre-cropped to the network's input")
     p.add_argument("--class", dest="target", metavar="C", help="class index or name (default: the predicted one)")
     p.add_argument("-o", "--output", metavar="OUT.png", required=True, help="the PNG to write")
-    return parser
 
 
 def load_spec(preset: str | None, spec_path: str | None) -> NetworkSpec:
@@ -144,9 +165,14 @@ def load_spec(preset: str | None, spec_path: str | None) -> NetworkSpec:
     if not path.is_file():
         raise SpecError(f"no spec file at {spec_path}; pass a JSON file written by `export --to json` "
                         f"or the app's download button")
-    if path.stat().st_size > MAX_SPEC_BYTES:
-        raise SpecError(f"{spec_path} is {path.stat().st_size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,}")
-    return NetworkSpec.from_json(path.read_bytes())
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)  # bounded, whatever the file's size
+    except OSError as e:
+        raise SpecError(f"cannot read the spec file {spec_path}: {e.strerror or e}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{spec_path} is larger than {MAX_SPEC_BYTES:,} bytes, the limit for a spec")
+    return NetworkSpec.from_json(data)
 
 
 def _cmd_presets(args) -> int:
@@ -216,22 +242,60 @@ _TRAIN_FLAGS = ("dataset", "data_root", "epochs", "batch_size", "lr", "optimizer
                 "schedule", "label_smoothing", "crop_padding", "flip", "overfit", "device", "seed", "max_seconds")
 
 
-def _cmd_train(args) -> int:
+def _train_config(args) -> "TrainConfig":
+    """The TrainConfig from --config FILE and the flags (flags win); ConfigError when bad."""
     from explorer.training.config import TrainConfig
-    from explorer.training.loop import train
-    from explorer.training.runs import DEFAULT_RUNS_DIR, new_run_dir, read_json
+    from explorer.training.runs import load_json
 
-    spec = load_spec(args.preset, args.spec)
     values = {}
     if args.config:
-        values = read_json(Path(args.config))
-        if values is None:
-            raise SpecError(f"{args.config} is missing or not valid JSON")
+        try:
+            values = load_json(Path(args.config))
+        except ValueError as e:
+            raise ConfigError(f"--config {args.config}: {e}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"--config {args.config} must hold a JSON object of training settings")
     elif args.dataset is None:
-        raise SpecError("give --dataset NAME (e.g. mnist5k, which works offline) or --config FILE")
+        raise ConfigError("give --dataset NAME (e.g. mnist5k, which works offline) or --config FILE")
+    else:  # a preset starts from the recipe the search found for it (explorer/search/recipes)
+        from explorer.search.recipes import recipe_values
+
+        values = recipe_values(getattr(args, "preset", None), args.dataset)
     values.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
-    config = TrainConfig.from_dict(values)
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(Path(args.runs_dir or DEFAULT_RUNS_DIR), spec.name)
+    return TrainConfig.from_dict(values)
+
+
+def check_train_input(spec: NetworkSpec, config: "TrainConfig") -> None:
+    """Everything `train` can check before it makes a run folder: the dataset exists, the image
+    folder is there, the device is available, the network fits the data. UserError when not."""
+    from explorer.data import dataset_info
+    from explorer.errors import DataError
+    from explorer.training.adapt import adapt_spec
+    from explorer.training.loop import resolve_device
+
+    info = dataset_info(config.dataset)
+    if config.dataset == "folder" or info.num_classes is None:
+        if not config.data_root or not Path(config.data_root).expanduser().is_dir():
+            raise DataError(f"the image-folder dataset needs --data-root DIR, an existing folder with one "
+                            f"sub-folder of images per class; got {config.data_root!r}")
+    else:
+        adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
+    resolve_device(config.device)
+
+
+def _cmd_train(args) -> int:
+    from explorer.training.executors import executor_name
+    from explorer.training.loop import train
+    from explorer.training.runs import new_run_dir, runs_root
+
+    spec = load_spec(args.preset, args.spec)
+    config = _train_config(args)
+    executor_name(args.executor)  # a bad --executor / $CNN_EXPLORER_EXECUTOR exits 2 before anything starts
+    if args.run_dir:  # the queue made the folder: the run itself records what is wrong
+        run_dir = Path(args.run_dir)
+    else:  # nothing is left behind for bad input (exit 2)
+        check_train_input(spec, config)
+        run_dir = new_run_dir(runs_root(args.runs_dir), spec.name)
 
     def progress(event: dict) -> None:
         if args.format != "text":
@@ -251,14 +315,22 @@ def _cmd_train(args) -> int:
                   f"{event['val_size']:,} for validation) on {event['device']}: {event['params']:,} params",
                   flush=True)
 
-    summary = train(spec, config, run_dir, on_event=progress)
+    if executor_name(args.executor) == "ray" and not args.run_dir:  # hand the run to the cluster and follow it
+        from explorer.training.executors import RayExecutor, run_on
+
+        summary = run_on(RayExecutor(args.ray_address), spec, config, run_dir, on_event=progress)
+    else:
+        summary = train(spec, config, run_dir, on_event=progress)
     if args.queue:
         from explorer.training.jobs import JobQueue
 
-        queue = JobQueue(run_dir.parent, db_path=Path(args.queue))
-        queue.finish(run_dir, summary)
-        queue.refresh()
-        queue.schedule()
+        try:
+            queue = JobQueue(run_dir.parent, db_path=Path(args.queue))
+            queue.finish(run_dir, summary)
+            queue.refresh()
+            queue.schedule()
+        except UserError as e:  # the run's folder says how it ended; the next poll of the queue catches up
+            print(f"warning: {e}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps({"run_dir": str(run_dir), **summary}, indent=2))
     else:
@@ -269,9 +341,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from explorer.training.runs import DEFAULT_RUNS_DIR, list_runs
+    from explorer.training.runs import list_runs, runs_root
 
-    runs = list_runs(Path(args.runs_dir or DEFAULT_RUNS_DIR))
+    runs = list_runs(runs_root(args.runs_dir))
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in runs], indent=2))
         return 0
@@ -284,6 +356,9 @@ def _cmd_runs(args) -> int:
         secs = "-" if r.seconds is None else f"{r.seconds:.1f}"
         params = "-" if r.params is None else f"{r.params:,}"
         print(f"{r.path.name:42s} {r.status:11s} {r.dataset:10s} {params:>12s} {acc:>8s} {secs:>8s}")
+    for r in runs:
+        if r.status in ("unreadable", "interrupted"):
+            print(f"{r.path.name}: {r.status}: {r.message}")
     return 0
 
 
@@ -342,7 +417,15 @@ def _cmd_gradcam(args) -> int:
 
 
 COMMANDS = {"presets": _cmd_presets, "analyze": _cmd_analyze, "train": _cmd_train, "runs": _cmd_runs,
-            "export": _cmd_export, "gradcam": _cmd_gradcam}
+            "export": _cmd_export, "gradcam": _cmd_gradcam,
+            "sweep": lambda args: _search_cli().cmd_sweep(args, load_spec),
+            "sweeps": lambda args: _search_cli().cmd_sweeps(args)}
+
+
+def _search_cli():
+    from explorer.search import cli
+
+    return cli
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ Conventions:
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -24,7 +23,7 @@ import pandas as pd
 from explorer.analysis import Analysis, LayerRow
 from explorer.registry import get_block, resolve_params
 from explorer.spec import NetworkSpec
-from explorer.training.runs import RunRecord, read_metrics
+from explorer.training.runs import RunRecord, read_metrics, runs_root
 
 EFFICIENCY_UNIT = 100_000  # the course's score counts parameters in units of 100K
 
@@ -46,9 +45,8 @@ RUN_COLUMNS = (RUN, NETWORK, DATASET, PARAMS, MACS, ACC, EFFICIENCY, SECONDS, IM
 
 
 def default_runs_dir() -> Path:
-    """Where runs live: $CNN_EXPLORER_RUNS read now (not at import, so tests can point it
-    elsewhere), else ./runs."""
-    return Path(os.environ.get("CNN_EXPLORER_RUNS") or "runs")
+    """Where runs live: explorer.training.runs.runs_root() ($CNN_EXPLORER_RUNS read now, else ./runs)."""
+    return runs_root()
 
 
 def efficiency_score(accuracy: float | None, params: int | None) -> float | None:
@@ -74,8 +72,9 @@ def pareto_front(params: Sequence[float | None], accuracy: Sequence[float | None
 
 
 def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """One row per run with RUN_COLUMNS, the most accurate first (runs without an accuracy last)."""
-    records = list(records)
+    """One row per readable run with RUN_COLUMNS, the most accurate first (runs without an
+    accuracy last). Unreadable runs have no numbers to compare: list them with `unreadable_runs`."""
+    records = [r for r in records if r.readable]
     frame = pd.DataFrame({
         RUN: [r.path.name for r in records],
         NETWORK: [r.name for r in records],
@@ -96,6 +95,11 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         frame.loc[group.index[front], PARETO] = True
     return frame.sort_values([ACC, PARAMS], ascending=[False, True], na_position="last",
                              kind="stable").reset_index(drop=True)
+
+
+def unreadable_runs(records: Iterable[RunRecord]) -> list[tuple[str, str]]:
+    """(run folder, why) of each run whose files cannot be read."""
+    return [(r.path.name, r.message) for r in records if not r.readable]
 
 
 def _values(series: pd.Series) -> list:
@@ -278,5 +282,6 @@ def diff_totals(a: Analysis, b: Analysis) -> pd.DataFrame:
 
 
 __all__ = ["EFFICIENCY_UNIT", "RUN_COLUMNS", "DIFF_COLUMNS", "default_runs_dir", "efficiency_score",
+           "unreadable_runs",
            "pareto_front", "runs_frame", "runs_csv", "leaderboard", "over_budget", "epoch_curves",
            "architecture_diff", "diff_totals"]

@@ -22,6 +22,7 @@ from plotly.subplots import make_subplots
 from explorer import compare as cmp
 from explorer.report import format_short
 from explorer.zoo import Explainer
+from explorer.text import html_plain
 
 COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D",
           "#FF9DA6", "#BAB0AC", "#393B79", "#637939", "#17BECF", "#843C39", "#7B4173", "#000000", "#BCBD22",
@@ -66,7 +67,8 @@ def accuracy_vs_params(frame: pd.DataFrame, budget: int | None = None) -> go.Fig
             name=dataset, legendgroup=dataset,
             marker=dict(size=[float(v) for v in group[cmp.MACS].fillna(0)], sizemode="area", sizeref=ref,
                         sizemin=MIN_BUBBLE, color=color, opacity=0.75, line=dict(color="white", width=1)),
-            customdata=[[r[cmp.RUN], r[cmp.NETWORK], _fmt(r[cmp.MACS], " MACs"), _fmt_float(r[cmp.EFFICIENCY])]
+            customdata=[[html_plain(r[cmp.RUN]), html_plain(r[cmp.NETWORK]), _fmt(r[cmp.MACS], " MACs"),
+                         _fmt_float(r[cmp.EFFICIENCY])]
                         for _, r in group.iterrows()],
             hovertemplate=("<b>%{customdata[1]}</b> (%{customdata[0]})<br>%{x:,} params<br>"
                            "%{y:.2f}% best validation accuracy<br>%{customdata[2]} per image<br>"
@@ -102,7 +104,7 @@ def curves(runs: Mapping[str, pd.DataFrame]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
                         subplot_titles=("Validation accuracy (%)", "Loss (solid: train, dashed: validation)"))
     for i, (label, frame) in enumerate(runs.items()):
-        color = _color(i)
+        color, label = _color(i), html_plain(label)  # run labels hold network names: visitors' text
         epochs = list(frame["epoch"])
         fig.add_trace(go.Scatter(x=epochs, y=[100 * v for v in frame["val_acc"]], mode="lines+markers",
                                  line=dict(color=color, width=2), name=label, legendgroup=label,

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from explorer.blocks import conv, densenet, inception, mobile, pool, regularize, residual
+from explorer.budget import check_weights, spec_cost
 from explorer.build import build
 from explorer.registry import Params, Shape
-from explorer.shapes import infer_shapes
 from explorer.spec import NetworkSpec, SpecError
 from explorer.text import class_name, docstring_text, python_literal
 
@@ -86,7 +86,7 @@ def _constructor(type_name: str, module: nn.Module, in_shape: Shape, p: Params) 
 
 def to_pytorch_source(spec: NetworkSpec) -> str:
     """Standalone PyTorch source for `spec`: class definitions, __init__ and forward."""
-    plan = infer_shapes(spec)
+    plan = spec_cost(spec)[1]  # the budget bounds the modules built below (BudgetError)
     with torch.device("meta"):  # only module attributes are read: allocate no weights
         model = build(spec, plan) if plan.instances else None
     needed: list = []
@@ -136,6 +136,7 @@ def to_onnx(spec: NetworkSpec, path: str | Path) -> Path:
     except ImportError:
         raise SpecError("ONNX export needs the 'onnx' and 'onnxscript' packages: "
                         "pip install onnx onnxscript") from None
+    check_weights(spec)  # real weights in this process: the smaller budget (BudgetError)
     model = build(spec).eval()
     example = torch.randn(2, *spec.input)
     path = Path(path)

@@ -455,6 +455,7 @@ def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0):
     """(adapted spec, freshly initialised model in eval mode, RunData, notices) for looking at a
     network before training: the spec is fitted to the dataset as training would fit it, the
     weights come from PyTorch's default initialisation under `seed`."""
+    from explorer.budget import check_weights
     from explorer.build import build
     from explorer.data import load_dataset
     from explorer.training.adapt import adapt_spec
@@ -464,6 +465,7 @@ def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0):
     ds = load_dataset(dataset, download=False, seed=seed)
     info = ds.info
     adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
+    check_weights(adapted.spec)  # real weights in this process: the smaller budget (BudgetError)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(adapted.spec).eval()

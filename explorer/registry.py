@@ -15,10 +15,11 @@ The registry fails loudly on duplicate names and on unknown names (with the know
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from explorer.spec import MAX_REPEAT, BlockSpec, SpecError
+from explorer.spec import MAX_REPEAT, BlockSpec, SpecError, short_repr
 
 Shape = tuple[int, ...]
 Params = dict[str, Any]
@@ -52,29 +53,30 @@ class Field:
     required: bool = False
 
     def check(self, value: Any) -> Any:
-        """Return the value if it fits this field, else raise ValueError with what is expected."""
+        """Return the value if it fits this field, else raise ValueError with what is expected.
+
+        Types are strict (true is not 1, 5.0 is not 5); floats must be finite (NaN passes no
+        range check, so it is refused here); messages quote at most a short repr of the value."""
         if self.kind == "int":
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"must be an integer, got {value!r}")
+                raise ValueError(f"must be an integer, got {short_repr(value)}")
         elif self.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"must be a number, got {value!r}")
-            value = float(value)
+            value = _finite_float(value)
         elif self.kind == "bool":
             if not isinstance(value, bool):
-                raise ValueError(f"must be true or false, got {value!r}")
+                raise ValueError(f"must be true or false, got {short_repr(value)}")
         elif self.kind == "choice":
-            if value not in self.choices:
-                raise ValueError(f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
+            if not any(type(value) is type(c) and value == c for c in self.choices):
+                raise ValueError(f"must be one of {', '.join(map(repr, self.choices))}, got {short_repr(value)}")
         elif self.kind == "padding":
-            if value == "same":
+            if isinstance(value, str) and value == "same":
                 return value
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"must be an integer or \"same\", got {value!r}")
+                raise ValueError(f"must be an integer or \"same\", got {short_repr(value)}")
         elif self.kind == "ints":
             if (not isinstance(value, (list, tuple)) or not value
                     or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-                raise ValueError(f"must be a non-empty list of integers, got {value!r}")
+                raise ValueError(f"must be a non-empty list of integers, got {short_repr(value)}")
             if len(value) > 16:
                 raise ValueError(f"can list at most 16 values, got {len(value)}")
             for v in value:
@@ -93,6 +95,30 @@ class Field:
             raise ValueError(f"must be at most {self.max:g}, got {value}")
 
 
+def _finite_float(value: Any) -> float:
+    """A JSON number as a finite float (ints too large for a float and NaN/inf are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number, got {short_repr(value)}")
+    if isinstance(value, int) and abs(value) > 2**53:
+        raise ValueError("must be a number of ordinary size (at most 2**53 in magnitude)")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Branches:
+    """How a composite block is drawn (explorer.diagram): its input may pass a `stem`, then
+    parallel `paths` (each a sequence of layer labels; an empty path is the identity shortcut)
+    meet at `merge`, and `after` follows the merge. Labels are short, e.g. "3x3 conv s2 → 64"."""
+
+    paths: tuple[tuple[str, ...], ...]
+    merge: str = "+"                 # "+" (add), "concat" (channels), "×" (scale channels)
+    stem: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class BlockDef:
     type: str
@@ -106,6 +132,7 @@ class BlockDef:
     input_kind: str = "spatial"      # "spatial" needs (C,H,W), "flat" needs (F,), "any"
     elementwise: bool = False        # output is a same-shape function of the input (folded in memtables)
     memtable_label: Callable[[Shape, Shape, Params], str] | None = None
+    branches: Callable[[Shape, Shape, Params], Branches] | None = None  # composite blocks: how to draw them
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -149,21 +176,23 @@ def block_types() -> list[str]:
 
 def unknown_type_message(type_name: Any) -> str:
     _ensure_loaded()
-    close = difflib.get_close_matches(str(type_name), REGISTRY, n=3)
+    close = difflib.get_close_matches(str(type_name)[:100], REGISTRY, n=3) if isinstance(type_name, str) else []
     hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return (f"unknown block type {type_name!r}.{hint} Known types: {', '.join(REGISTRY)}")
+    return (f"unknown block type {short_repr(type_name)}.{hint} Known types: {', '.join(REGISTRY)}")
 
 
 def validate_block_dict(index: int, data: Any) -> BlockSpec:
     """Check one block object from JSON against its schema; return a BlockSpec."""
     _ensure_loaded()
     if not isinstance(data, dict):
-        raise SpecError(f"each block must be an object like {{\"type\": \"conv\", ...}}, got {data!r}",
+        raise SpecError(f"each block must be an object like {{\"type\": \"conv\", ...}}, got {short_repr(data)}",
                         block_index=index)
+    if not all(isinstance(k, str) for k in data):
+        raise SpecError("a block's keys must be strings", block_index=index)
     type_name = data.get("type")
     if type_name is None:
         raise SpecError("the block has no 'type'", block_index=index, field="type")
-    if type_name not in REGISTRY:
+    if not isinstance(type_name, str) or type_name not in REGISTRY:
         raise SpecError(unknown_type_message(type_name), block_index=index, field="type")
     block = REGISTRY[type_name]
     names = {f.name for f in block.fields}
@@ -174,14 +203,14 @@ def validate_block_dict(index: int, data: Any) -> BlockSpec:
             continue
         if key == "repeat":
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REPEAT:
-                raise SpecError(f"'repeat' must be an integer from 1 to {MAX_REPEAT}, got {value!r}",
+                raise SpecError(f"'repeat' must be an integer from 1 to {MAX_REPEAT}, got {short_repr(value)}",
                                 block_index=index, block_type=type_name, field="repeat")
             repeat = value
             continue
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
+            close = difflib.get_close_matches(key[:100], names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(f"unknown field {key!r}{hint}; {type_name} takes "
+            raise SpecError(f"unknown field {short_repr(key)}{hint}; {type_name} takes "
                             f"{', '.join(sorted(names)) or 'no fields'}",
                             block_index=index, block_type=type_name, field=key)
         try:

@@ -37,6 +37,17 @@ def format_bytes(value: int | float) -> str:
     return f"{value:.0f} B"
 
 
+def format_bytes_short(value: int | float) -> str:
+    """Binary units in at most four digits, for headline numbers: 1_040_979_968 -> '993 MiB',
+    3_670_000_000 -> '3.42 GiB'."""
+    value = float(value)
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(value) >= scale:
+            scaled = value / scale
+            return f"{scaled:.0f} {unit}" if scaled >= 100 else f"{scaled:.3g} {unit}"
+    return f"{value:.0f} B"
+
+
 def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) if shape else "-"
 
@@ -106,8 +117,9 @@ def _hwc(shape: tuple[int, ...]) -> tuple[str, str]:
     return f"[1x1x{shape[0]}]", f"{shape[0]}"
 
 
-def _weights_text(row: LayerRow) -> tuple[str, int]:
-    """Weights without bias, as the slide counts them: conv (F*F*D)*K, FC in*out."""
+def _weights_text(row: LayerRow, previous: tuple[int, ...] = ()) -> tuple[str, int]:
+    """Weights without bias, as the slide counts them: conv (F*F*D)*K, FC in*out (the first FC
+    after a feature map as H*W*C*out, e.g. 7*7*512*4096; `previous` is that map's C,H,W)."""
     if row.params == 0:
         return "0", 0
     if row.label.startswith("CONV") and len(row.input_shape) == 3:
@@ -119,6 +131,9 @@ def _weights_text(row: LayerRow) -> tuple[str, int]:
     if row.label == "FC" and len(row.input_shape) == 1:
         weights = row.input_shape[0] * row.output_shape[0]
         if row.params in (weights, weights + row.output_shape[0]):
+            if len(previous) == 3 and math.prod(previous) == row.input_shape[0]:
+                c, h, w = previous
+                return f"{h}*{w}*{c}*{row.output_shape[0]} = {weights:,}", weights
             return f"{row.input_shape[0]:,}*{row.output_shape[0]:,} = {weights:,}", weights
     return f"{row.params:,}", row.params
 
@@ -134,7 +149,7 @@ def memtable_rows(analysis: Analysis) -> list[dict]:
             if rows and r.params:  # batch norm's gamma/beta belong to the layer before
                 rows[-1]["params"] += r.params
             continue
-        text, weights = _weights_text(r)
+        text, weights = _weights_text(r, rows[-1]["shape"])
         rows.append({"label": r.label, "shape": r.output_shape, "memory": r.activations, "weights_text": text,
                      "weights": weights, "params": r.params})
     return rows

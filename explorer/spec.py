@@ -12,6 +12,9 @@ blocks with the pure output-shape formulas.
 from __future__ import annotations
 
 import json
+import math
+import re
+import reprlib
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
@@ -22,6 +25,37 @@ MAX_BLOCKS = 500          # a spec longer than this is almost certainly a mistak
 MAX_REPEAT = 64
 MAX_SPEC_BYTES = 256_000  # JSON text accepted from uploads and links
 MAX_FEATURES = 10_000_000  # a flat input vector
+MAX_DEPTH = 16            # nesting of lists/objects in spec JSON (a spec needs 4)
+MAX_NUMBER_DIGITS = 30    # digits of one JSON number (Python refuses more than 4,300 itself)
+MAX_NAME_CHARS = 100
+MAX_CLASSES = 100_000
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 8, 8
+_REPR.maxlong = 40  # digits of an int (Python refuses to print one of more than 4,300 digits at all)
+
+
+def short_repr(value: Any) -> str:
+    """A bounded repr for error messages: deep or huge input never makes a huge (or failing) message."""
+    return _REPR.repr(value)
+
+
+# C0/C1 control characters (NUL, escape...) and lone surrogates (not encodable as UTF-8)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_text(value: Any, field: str, *, max_chars: int, single_line: bool) -> str:
+    """A string field from outside: encodable as UTF-8 (no lone surrogates), no control characters
+    (NUL, escape sequences; newlines and tabs allowed unless single_line), at most max_chars."""
+    if not isinstance(value, str):
+        raise SpecError(f"'{field}' must be a string, got {short_repr(value)}", field=field)
+    if len(value) > max_chars:
+        raise SpecError(f"'{field}' has {len(value):,} characters; the limit is {max_chars:,}", field=field)
+    bad = (_CONTROL_LINE if single_line else _CONTROL).search(value)
+    if bad:
+        raise SpecError(f"'{field}' contains the character U+{ord(bad.group()):04X}, which a {field} cannot "
+                        f"hold (a control character or half of a surrogate pair); remove it", field=field)
+    return value
 
 
 @dataclass(frozen=True)
@@ -98,12 +132,13 @@ class NetworkSpec:
         return replace(self, blocks=tuple(blocks))
 
     def with_input(self, input_shape: Iterable[int]) -> "NetworkSpec":
-        return replace(self, input=_check_input(list(input_shape)))
+        return replace(self, input=check_input_shape(list(input_shape)))
 
     def with_num_classes(self, num_classes: int) -> "NetworkSpec":
         """Change the class count, and the last linear/conv layer that produced the old count."""
-        if num_classes < 1:
-            raise SpecError(f"num_classes must be at least 1, got {num_classes}", field="num_classes")
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or not 1 <= num_classes <= MAX_CLASSES:
+            raise SpecError(f"num_classes must be an integer from 1 to {MAX_CLASSES}, got "
+                            f"{short_repr(num_classes)}", field="num_classes")
         blocks = list(self.blocks)
         for i in range(len(blocks) - 1, -1, -1):
             b = blocks[i]
@@ -128,12 +163,12 @@ def _thaw(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _check_input(value: Any) -> tuple[int, ...]:
+def check_input_shape(value: Any) -> tuple[int, ...]:
     ok = (isinstance(value, (list, tuple)) and len(value) in (1, 3)
           and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
     if not ok:
         raise SpecError(f"'input' must be [channels, height, width] (or [features]) as integers, "
-                        f"got {value!r}", field="input")
+                        f"got {short_repr(value)}", field="input")
     limits = (MAX_FEATURES,) if len(value) == 1 else (65536, 8192, 8192)
     if any(not 1 <= v <= limit for v, limit in zip(value, limits)):
         raise SpecError(f"'input' sizes must be positive and at most {list(limits)}, got {list(value)}",
@@ -142,20 +177,77 @@ def _check_input(value: Any) -> tuple[int, ...]:
 
 
 def spec_from_json(text: str | bytes) -> NetworkSpec:
-    if isinstance(text, bytes):
-        if len(text) > MAX_SPEC_BYTES:
-            raise SpecError(f"the spec is {len(text):,} bytes; the limit is {MAX_SPEC_BYTES:,}")
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SpecError("the spec is not UTF-8 text; save it as a .json text file") from None
+    """Parse and validate spec JSON text (str, or bytes in UTF-8 with or without a BOM).
+
+    Every failure is a SpecError: not text, too long, nested deeper than MAX_DEPTH, numbers with
+    more than MAX_NUMBER_DIGITS digits, NaN/Infinity, invalid JSON, or an invalid spec."""
+    return spec_from_dict(parse_json(text, "the spec"))
+
+
+def parse_json(text: Any, what: str = "the spec") -> Any:
+    """JSON text from outside -> Python data, bounded in size, depth and number length.
+
+    Python's json module would raise RecursionError on "[[[[...", ValueError on an integer of
+    more than 4,300 digits, and accept NaN/Infinity; here each is a SpecError naming `what`."""
+    if isinstance(text, (bytes, bytearray)):
+        text = _decode(bytes(text), what)
+    if not isinstance(text, str):
+        raise SpecError(f"{what} must be JSON text, got {type(text).__name__}")
     if len(text) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is {len(text):,} characters; the limit is {MAX_SPEC_BYTES:,}")
+        raise SpecError(f"{what} is {len(text):,} characters; the limit is {MAX_SPEC_BYTES:,}")
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+    depth = _nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise SpecError(f"{what} nests lists/objects {depth} levels deep; a spec needs at most 4 "
+                        f"(the limit is {MAX_DEPTH}). Was the file cut or generated by mistake?")
     try:
-        data = json.loads(text)
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
-        raise SpecError(f"the spec is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    return spec_from_dict(data)
+        raise SpecError(f"{what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+
+
+def _decode(data: bytes, what: str) -> str:
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{what} is {len(data):,} bytes; the limit is {MAX_SPEC_BYTES:,}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError(f"{what} is UTF-16 text; save it as UTF-8 (the usual .json encoding)")
+    try:
+        return data.decode("utf-8")  # a leading BOM is dropped with the text's (once)
+    except UnicodeDecodeError:
+        raise SpecError(f"{what} is not UTF-8 text; save it as a UTF-8 .json text file") from None
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)  # JSON string literals (brackets inside do not nest)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest nesting of [ and { outside strings (linear time; no recursion)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", text)):
+        depth = depth + 1 if bracket in "[{" else depth - 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise SpecError(f"a number in the spec has {len(digits):,} digits; numbers in a spec have at "
+                        f"most {MAX_NUMBER_DIGITS}")
+    return int(digits)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text) if len(text) <= 64 else math.inf
+    if not math.isfinite(value):
+        raise SpecError(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is too large or too "
+                        f"long; numbers in a spec are finite, with at most 64 characters")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise SpecError(f"{name} is not a number a spec can hold (JSON has no NaN or Infinity); "
+                    f"write a finite number")
 
 
 def spec_from_dict(data: Any) -> NetworkSpec:
@@ -164,21 +256,23 @@ def spec_from_dict(data: Any) -> NetworkSpec:
 
     if not isinstance(data, dict):
         raise SpecError(f"a spec must be a JSON object, got {type(data).__name__}")
+    if not all(isinstance(k, str) for k in data):
+        raise SpecError("a spec's keys must be strings")
     fmt = data.get("format", SPEC_FORMAT)
-    if fmt != SPEC_FORMAT:
-        raise SpecError(f"unknown format {fmt!r}; this version reads {SPEC_FORMAT!r}", field="format")
+    if not isinstance(fmt, str) or fmt != SPEC_FORMAT:
+        raise SpecError(f"unknown format {short_repr(fmt)}; this version reads {SPEC_FORMAT!r}", field="format")
     known = {"format", "name", "input", "num_classes", "blocks", "description"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise SpecError(f"unknown key(s) {', '.join(map(repr, unknown))}; a spec has "
+        raise SpecError(f"unknown key(s) {', '.join(map(short_repr, unknown[:5]))}; a spec has "
                         f"{', '.join(sorted(known))}", field=unknown[0])
-    name = data.get("name", "network")
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise SpecError("'name' must be a non-empty string of at most 100 characters", field="name")
-    input_shape = _check_input(data.get("input", [3, 32, 32]))
+    name = check_text(data.get("name", "network"), "name", max_chars=MAX_NAME_CHARS, single_line=True)
+    if not name.strip():
+        raise SpecError(f"'name' must be a non-empty string of at most {MAX_NAME_CHARS} characters", field="name")
+    input_shape = check_input_shape(data.get("input", [3, 32, 32]))
     num_classes = data.get("num_classes", 10)
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or not 1 <= num_classes <= 100_000:
-        raise SpecError(f"'num_classes' must be an integer from 1 to 100000, got {num_classes!r}",
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or not 1 <= num_classes <= MAX_CLASSES:
+        raise SpecError(f"'num_classes' must be an integer from 1 to {MAX_CLASSES}, got {short_repr(num_classes)}",
                         field="num_classes")
     blocks_data = data.get("blocks", [])
     if not isinstance(blocks_data, list):
@@ -186,12 +280,12 @@ def spec_from_dict(data: Any) -> NetworkSpec:
     if len(blocks_data) > MAX_BLOCKS:
         raise SpecError(f"{len(blocks_data)} blocks is more than the limit of {MAX_BLOCKS}", field="blocks")
     blocks = tuple(validate_block_dict(i, b) for i, b in enumerate(blocks_data))
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise SpecError("'description' must be a string", field="description")
+    description = check_text(data.get("description", ""), "description", max_chars=MAX_SPEC_BYTES,
+                             single_line=False)
     return NetworkSpec(name=name.strip(), input=input_shape, num_classes=num_classes,
                        blocks=blocks, description=description)
 
 
-__all__ = ["SPEC_FORMAT", "SpecError", "BlockSpec", "NetworkSpec", "spec_from_json", "spec_from_dict",
-           "MAX_BLOCKS", "MAX_REPEAT", "MAX_SPEC_BYTES"]
+__all__ = ["SPEC_FORMAT", "SpecError", "check_input_shape", "BlockSpec", "NetworkSpec", "spec_from_json", "spec_from_dict",
+           "MAX_BLOCKS", "MAX_REPEAT", "MAX_SPEC_BYTES", "MAX_DEPTH", "MAX_CLASSES", "parse_json",
+           "short_repr", "check_text"]

@@ -27,7 +27,7 @@ _MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _SLUG_DROP = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """Control, format (bidi overrides), surrogate and unassigned characters -> '?'; newlines -> space."""
     out = []
     for ch in str(text):
@@ -74,18 +74,26 @@ def docstring_text(text: str) -> str:
 def markdown_plain(text: str, max_len: int | None = None) -> str:
     """`text` shown literally by a Markdown renderer (st.markdown, st.info, st.caption, ...):
     one line, every ASCII punctuation mark escaped, invisible characters made visible."""
-    text = _printable(text)
+    text = printable(text)
     if max_len is not None and len(text) > max_len:
         text = text[: max_len - 1] + "…"
     return _MD_PUNCTUATION.sub(r"\\\1", text)
 
 
 def html_plain(text: str, max_len: int | None = None) -> str:
-    """`text` for Plotly labels and hover text (which render a subset of HTML, links included)."""
-    text = _printable(text)
+    """`text` for Plotly labels, legends and hover templates, which render a subset of HTML (links
+    included), fill in %{...} template fields and typeset $...$ as LaTeX: all three made inert."""
+    text = printable(text)
     if max_len is not None and len(text) > max_len:
         text = text[: max_len - 1] + "…"
-    return html.escape(text, quote=True)
+    return html.escape(text, quote=True).replace("%", "&#37;").replace("$", "&#36;")
 
 
-__all__ = ["slug", "class_name", "python_literal", "docstring_text", "markdown_plain", "html_plain"]
+def csv_cell(text: str) -> str:
+    """A cell for a CSV file that spreadsheets open: a leading = + - @ (or tab/CR) would start a
+    formula (CSV injection), so such text gets a leading apostrophe, as OWASP advises."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+__all__ = ["csv_cell", "printable", "slug", "class_name", "python_literal", "docstring_text", "markdown_plain", "html_plain"]

@@ -19,6 +19,8 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explorer.text import html_plain
+
 RUN_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D",
               "#FF9DA6", "#BAB0AC")
 X_AXES = {"epoch": "epoch", "step": "optimizer step"}
@@ -115,16 +117,16 @@ def _series(fig: go.Figure, run: RunCurves, color: str, x: str, col: int, kind: 
     is_loss = kind == "loss"
     value = ".3f" if is_loss else ".1%"
     unit = "loss" if is_loss else "accuracy"
-    group = run.label
+    label = group = html_plain(run.label)  # the label holds the network's name: a visitor's text
     sx = run.step_x(x)
     if run.steps:
         fig.add_trace(go.Scatter(
             x=sx, y=[e["loss" if is_loss else "acc"] for e in run.steps], mode="lines",
             line=dict(color=color, width=1.5), opacity=0.55,
-            name=run.label if legend == "run" else "train (per step)", legendgroup=group,
+            name=label if legend == "run" else "train (per step)", legendgroup=group,
             showlegend=legend == "series" or (legend == "run" and not run.epochs),
             customdata=[[e["step"], e["epoch"]] for e in run.steps],
-            hovertemplate=(f"<b>{run.label}</b><br>step %{{customdata[0]}} (epoch %{{customdata[1]}})<br>"
+            hovertemplate=(f"<b>{label}</b><br>step %{{customdata[0]}} (epoch %{{customdata[1]}})<br>"
                            f"train {unit} %{{y:{value}}} (mean of the last logged steps)<extra></extra>")),
             row=1, col=col)
     if run.epochs:
@@ -135,9 +137,9 @@ def _series(fig: go.Figure, run: RunCurves, color: str, x: str, col: int, kind: 
                 x=ex, y=[e[f"{series}_{'loss' if is_loss else 'acc'}"] for e in run.epochs],
                 mode="lines+markers", line=dict(color=color, width=2.5, dash=dash),
                 marker=dict(size=8, symbol=symbol, color=color), legendgroup=group,
-                name=run.label if legend == "run" else name,
+                name=label if legend == "run" else name,
                 showlegend=legend == "series" or (legend == "run" and series == "val"), customdata=[[e["epoch"], e["step"]] for e in run.epochs],
-                hovertemplate=(f"<b>{run.label}</b><br>end of epoch %{{customdata[0]}} (step %{{customdata[1]}})"
+                hovertemplate=(f"<b>{label}</b><br>end of epoch %{{customdata[0]}} (step %{{customdata[1]}})"
                                f"<br>{name.split(' ')[0]} {unit} %{{y:{value}}}<extra></extra>")),
                 row=1, col=col)
 

@@ -16,6 +16,7 @@ with views.guarded("the page"):
     root = cv.runs_dir()
     frame = cv.load(root)
     cv.header(root, frame)
+    cv.unreadable(root)
     if frame.empty:
         cv.empty(root)
     else:

@@ -18,6 +18,7 @@ spec, cfg = state.spec(), tv.config()
 
 with views.guarded("the training settings"):
     tv.settings_sidebar(cfg)
+    tv.owner_code_input()
 
 with views.guarded("the page"):
     handle = tv.queue_handle()

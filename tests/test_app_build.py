@@ -4,6 +4,7 @@ redraws without an exception, and errors appear as messages (never tracebacks)."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from explorer import load_preset
 from explorer.share import decode_spec, encode_spec
 from explorer.spec import MAX_SPEC_BYTES, NetworkSpec
+from tests.shown import shown
 from ui import state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -40,6 +42,11 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label))
 
 
+def caption(at: AppTest) -> str:
+    """The captions of the page, joined (the exact totals sit under the compact headline numbers)."""
+    return " ".join(c.value for c in at.caption)
+
+
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
@@ -57,9 +64,9 @@ def warm():
 def test_opens_on_the_default_preset(warm):
     at = open_app()
     assert spec_of(at) == load_preset(state.DEFAULT_PRESET)
-    assert metric(at, "Parameters") == "61,706"
+    assert metric(at, "Parameters") == "61.7K" and "61,706 parameters" in caption(at)
     assert not at.error
-    assert at.title[0].value == "LeNet-5"
+    assert shown(at.title[0].value) == "LeNet-5"
     table = at.dataframe[0].value
     assert list(table["Layer"])[:3] == ["conv1", "tanh1", "avgpool1"]
     assert table["Params"].sum() == 61_706
@@ -68,8 +75,8 @@ def test_opens_on_the_default_preset(warm):
 def test_preset_vgg16(warm):
     at = load(open_app(), "vgg16")
     assert spec_of(at) == load_preset("vgg16")
-    assert metric(at, "Parameters") == "138,357,544"
-    assert metric(at, "MACs") == "15.47 GMACs"
+    assert metric(at, "Parameters") == "138M" and "138,357,544 parameters" in caption(at)
+    assert metric(at, "MACs") == "15.5G" and "15,470,264,320 MACs per image" in caption(at)
     assert at.selectbox(key=state.PRESET_PICK).value is None  # ready to pick again
 
 
@@ -106,7 +113,7 @@ def test_edit_a_field_updates_the_table(warm):
     ok(at.number_input(key=editor_key(at, "out_channels")).set_value(12).run())
     assert spec_of(at).blocks[0].get("out_channels") == 12
     assert at.dataframe[0].value["Output shape"][0] == "12×28×28"
-    assert metric(at, "Parameters") != "61,706"
+    assert metric(at, "Parameters") != "61.7K"
 
 
 def test_edit_padding_same_and_repeat(warm):
@@ -121,7 +128,7 @@ def test_edit_padding_same_and_repeat(warm):
 def test_invalid_edit_shows_error_beside_the_block(warm):
     at = open_app()
     ok(at.number_input(key=editor_key(at, "kernel")).set_value(40).run())  # larger than the 32x32 input
-    errors = [e.value for e in at.sidebar.error]
+    errors = [shown(e.value) for e in at.sidebar.error]
     assert any("Block 1 (conv)" in e and "kernel" in e for e in errors), errors
     assert at.error  # also in the main area
     assert at.metric  # the last valid numbers stay on the page
@@ -137,7 +144,7 @@ def test_error_in_a_later_block_offers_to_show_it(warm):
     ok(next(b for b in at.sidebar.button if b.label.startswith("Show block")).click().run())
     bad = at.session_state[state.SELECTED]
     assert spec_of(at).blocks[bad].type in ("conv", "avgpool")
-    assert any(f"Block {bad + 1}" in e.value for e in at.sidebar.error)
+    assert any(f"Block {bad + 1}" in shown(e.value) for e in at.sidebar.error)
 
 
 def test_move_duplicate_delete(warm):
@@ -180,8 +187,8 @@ def test_settings_change_memory_not_params(warm):
     before = metric(at, "Training memory")
     at.number_input(key=state.W_BATCH).set_value(256)
     ok(at.selectbox(key=state.W_OPTIMIZER).select("adam").run())
-    assert metric(at, "Parameters") == "61,706"
-    assert any(m.label == "Training memory (B = 256)" for m in at.metric)
+    assert metric(at, "Parameters") == "61.7K" and "61,706 parameters" in caption(at)
+    assert "batch 256" in caption(at)
     assert metric(at, "Training memory") != before
 
 
@@ -221,10 +228,10 @@ def test_bad_import_shows_error(warm, content, expected):
     at = open_app()
     at.file_uploader(key=state.UPLOAD).set_value(("bad.json", content, "application/json"))
     ok(at.run())
-    errors = [e.value for e in at.sidebar.error]
+    errors = [shown(e.value) for e in at.sidebar.error]
     assert any(expected.lower() in e.lower() for e in errors), errors
     assert spec_of(at) == load_preset(state.DEFAULT_PRESET)
-    assert metric(at, "Parameters") == "61,706"
+    assert metric(at, "Parameters") == "61.7K" and "61,706 parameters" in caption(at)
 
 
 def test_share_link_round_trip(warm):
@@ -243,7 +250,7 @@ def test_share_link_round_trip(warm):
 def test_bad_share_link_shows_message_and_default(warm, token):
     at = open_app(net=token)
     assert spec_of(at) == load_preset(state.DEFAULT_PRESET)
-    assert any("Could not open the shared link" in e.value for e in at.error)
+    assert any("Could not open the shared link" in shown(e.value) for e in at.error)
     assert decode_spec(at.query_params["net"]) == spec_of(at)  # the URL now holds the default
 
 
@@ -290,7 +297,7 @@ def test_unreadable_list_field_shows_error_and_keeps_spec(warm):
     before = spec_of(at)
     ok(at.text_input(key=editor_key(at, "channels")).input("192, lots").run())
     assert spec_of(at) == before
-    assert any("whole numbers" in e.value for e in at.sidebar.error)
+    assert any("whole numbers" in shown(e.value) for e in at.sidebar.error)
     ok(at.text_input(key=editor_key(at, "channels")).input("96, 96").run())
     assert spec_of(at).blocks[0].get("channels") == [96, 96]
     assert not at.sidebar.error
@@ -321,3 +328,27 @@ def test_add_a_pool_with_its_own_stride(warm):
     ok(button(at, "Add block").click().run())
     assert spec_of(at).blocks[1].values == {"kernel": 3, "stride": 1}
     assert at.dataframe[0].value["Output shape"][1] == "16×26×26"
+
+
+def test_diagram_tab_draws_the_network_with_its_branches():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[state.SPEC] = load_preset("resnet18")
+    at.session_state[state.VIEW] = "Diagram"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    charts = at.get("graphviz_chart")
+    assert len(charts) == 1
+    dot = charts[0].proto.spec
+    assert dot.count("subgraph cluster_") == 8 and 'label="identity"' in dot
+
+
+def test_a_hostile_network_name_is_plain_text_everywhere():
+    name = "**bold** [link](http://example.com) :red[x] $x$ <b>"
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["net"] = encode_spec(NetworkSpec.from_dict({**load_preset("lenet5").to_dict(), "name": name}))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    title = at.title[0].value
+    assert shown(title) == name and "**" not in title and "](" not in title and ":red[" not in title
+    notice = next(s.value for s in at.success if "shared link" in s.value)
+    assert "**" + name not in notice and shown(notice.replace("**", "")).count(name) == 1

@@ -24,6 +24,7 @@ from explorer.training.runs import FINISHED, new_run_dir, read_json
 from explorer.training_charts import RunCurves, training_figure
 from ui import state
 from ui.train_views import diagnosis
+from tests.shown import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 USED: list[Path] = []  # runs folders of this module: their leftover jobs are cancelled at the end
@@ -124,7 +125,7 @@ NO_HEAD = NetworkSpec.from_dict({"name": "convs-only", "input": [1, 28, 28], "nu
 # --- the check before launch ---------------------------------------------------------------------
 def test_opens_with_the_check_before_launch(runs):
     at = open_train(runs)
-    assert at.title[0].value == "Train LeNet-5"
+    assert shown(at.title[0].value) == "Train LeNet-5"
     assert "CPU" in at.caption[0].value and "at most 1 at a time" in at.caption[0].value
     assert "MNIST 5k" in at.markdown[0].value and "61,706 parameters" in at.markdown[0].value
     assert any("zero-padded from 28x28 to 32x32" in t for t in texts(at.info))
@@ -143,7 +144,7 @@ def test_opens_with_the_check_before_launch(runs):
 def test_settings_survive_a_visit_to_the_build_page(runs):
     at = settings(open_train(runs), "digits", epochs=7, optimizer="adam", lr=0.001)
     ok(at.switch_page("pages/build.py").run())
-    assert at.title[0].value == "LeNet-5"
+    assert shown(at.title[0].value) == "LeNet-5"
     ok(at.switch_page("pages/train.py").run())
     cfg = at.session_state[state.TRAIN_CONFIG]
     assert (cfg.dataset, cfg.epochs, cfg.optimizer, cfg.lr) == ("digits", 7, "adam", 0.001)
@@ -163,13 +164,21 @@ def test_a_network_that_cannot_fit_is_caught_before_launch(runs, spec, expected)
     assert not any(runs.glob("2*"))
 
 
-def test_image_folder_needs_a_data_folder(runs, tmp_path):
+def test_image_folder_needs_a_data_folder(runs, tmp_path, monkeypatch):
+    allowed = tmp_path / "allowed"
+    (allowed / "imgs").mkdir(parents=True)
+    (allowed / "escape").symlink_to("/etc")
+    monkeypatch.setenv("CNN_EXPLORER_DATA_ROOTS", str(allowed))      # the server owner's setting
     at = open_train(runs)
     at.selectbox(key="w.tr.dataset").select("folder").run()
     assert "needs a data folder" in at.error[0].value and at.button(key="b.train").disabled
-    at.text_input(key="w.tr.data_root").input(str(tmp_path)).run()
+    for outside in ("/etc", str(allowed / ".." / ".."), str(allowed / "escape")):    # refused, nothing queued
+        at.text_input(key="w.tr.data_root").input(outside).run()
+        assert "outside the folders this server reads data from" in at.error[0].value
+        assert at.session_state[state.TRAIN_CONFIG].data_root is None and at.button(key="b.train").disabled
+    at.text_input(key="w.tr.data_root").input(str(allowed / "imgs")).run()
     assert not at.error and not at.button(key="b.train").disabled
-    assert at.session_state[state.TRAIN_CONFIG].data_root == str(tmp_path)
+    assert at.session_state[state.TRAIN_CONFIG].data_root == str((allowed / "imgs").resolve())
 
 
 # --- real runs through the queue ---------------------------------------------------------------------
@@ -320,3 +329,82 @@ def test_diagnosis_reads_bias_and_variance():
     weak = RunCurves.from_events(EVENTS[:5], "d")  # 40% train accuracy
     assert diagnosis(weak)[0] == "info" and "underfits" in diagnosis(weak)[1]
     assert diagnosis(RunCurves.from_events(EVENTS[:3], "e")) is None
+
+
+# --- a shared server: damaged run folders, and whose runs a session may cancel ----------------------
+def corrupt_runs(root: Path) -> list[str]:
+    """Four damaged run folders beside the good ones (old enough not to count as being created)."""
+    names = []
+    for what, file, data in (("binary", "summary.json", b"\x00\xff\xfe"), ("list", "spec.json", b"[1]"),
+                             ("types", "config.json", b'{"dataset": 7}'), ("weights", "checkpoint.safetensors",
+                                                                          b"junk")):
+        run = new_run_dir(root, what)
+        for name in ("spec.json", "config.json"):
+            (run / name).write_text(json.dumps({"name": what} if name == "spec.json" else {"dataset": "digits"}))
+        (run / "summary.json").write_text('{"status": "completed"}')
+        (run / "metrics.jsonl").write_bytes(b'[]\n{"event": "step", "loss": "x"}\n\xff\n')
+        (run / file).write_bytes(data)
+        os.utime(run, (1e9, 1e9))
+        names.append(run.name)
+    return names
+
+
+def test_corrupt_run_folders_are_listed_as_unreadable_on_every_page(runs):
+    good = new_run_dir(runs, "twoconv")
+    assert train(load_preset("twoconv"), TrainConfig(dataset="digits", epochs=1, device="cpu"), good)["status"] \
+        == "completed"
+    bad = corrupt_runs(runs)
+    at = open_train(runs)
+    rows = table(at)
+    assert sorted(rows["Status"]) == ["completed"] + ["unreadable"] * 4
+    notes = " ".join(rows["Note"])
+    for reason in ("summary.json is not valid JSON", "spec.json holds a list", "config.json: dataset",
+                   "checkpoint.safetensors is truncated"):
+        assert reason in notes, notes
+    at.session_state[state.TRAIN_SELECTED] = bad + [good.name]  # their cards and curves draw too
+    ok(at.run())
+
+    compare = AppTest.from_file(APP, default_timeout=60)
+    compare.session_state[state.RUNS_DIR] = str(runs)
+    ok(compare.switch_page("pages/compare.py").run())
+    assert len(compare.dataframe[0].value) == 1
+    assert all(f"{name}: unreadable" in " ".join(t.value for t in compare.text) for name in bad)
+
+    inspect = AppTest.from_file(APP, default_timeout=60)
+    inspect.session_state[state.RUNS_DIR] = str(runs)
+    ok(inspect.switch_page("pages/inspect.py").run())
+    sidebar = " ".join(c.value for c in inspect.sidebar.caption)
+    assert "4 run folders cannot be read" in sidebar and f"{bad[0]}: unreadable" in sidebar
+
+
+def _queued_job(root: Path, owner: str) -> str:
+    """A job waiting for a device this queue never schedules (so it stays queued), owned by `owner`."""
+    import sqlite3
+
+    run = new_run_dir(root, f"of-{owner}")
+    (run / "spec.json").write_text(load_preset("twoconv").to_json())
+    (run / "config.json").write_text(TrainConfig(dataset="digits").to_json())
+    JobQueue(root)  # makes the database
+    with sqlite3.connect(root / "queue.sqlite") as db:
+        db.execute("INSERT INTO jobs (run_dir, device, status, created, owner) VALUES (?, 'tpu', 'queued', ?, ?)",
+                   (str(run), time.time(), owner))
+    return run.name
+
+
+def test_the_cancel_button_only_for_own_jobs_unless_the_owner_code_is_typed(runs, monkeypatch):
+    monkeypatch.setenv("CNN_EXPLORER_OWNER_CODE", "let-me-in")
+    runs.mkdir(parents=True)
+    mine, theirs = _queued_job(runs, "me"), _queued_job(runs, "someone-else")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[state.RUNS_DIR] = str(runs)
+    at.session_state[state.TRAIN_OWNER] = "me"
+    at.session_state[state.TRAIN_SELECTED] = [mine, theirs]
+    ok(at.switch_page("pages/train.py").run())
+    keys = {b.key for b in at.button}
+    assert f"b.cancel.{mine}" in keys and f"b.cancel.{theirs}" not in keys
+    at.text_input(key=state.W_OWNER_CODE).input("wrong").run()
+    assert f"b.cancel.{theirs}" not in {b.key for b in at.button}
+    at.text_input(key=state.W_OWNER_CODE).input("let-me-in").run()
+    assert f"b.cancel.{theirs}" in {b.key for b in at.button}
+    ok(at.button(key=f"b.cancel.{theirs}").click().run())
+    assert JobQueue(runs).job_for_run(runs / theirs).status == "cancelled"

@@ -48,7 +48,7 @@ def test_memtable_reproduces_the_cs231n_vgg16_table(capsys):
     assert "CONV3-64:" in out and "[224x224x64]" in out
     assert "224*224*64=3.2M" in out
     assert "(3*3*3)*64 = 1,728" in out
-    assert "25,088*4,096 = 102,760,448" in out   # the first FC layer: 7*7*512*4096
+    assert "7*7*512*4096 = 102,760,448" in out   # the first FC layer, written as the slide writes it
     assert "TOTAL memory: 15,237,608 values (15.2M)" in out  # the slide's "24M" is wrong
     assert "138,357,544" in out
 
@@ -151,3 +151,60 @@ def test_vgg16_preset_memtable_equals_torchvision_memtable(capsys):
     strip = lambda text: [line.split("params:")[0].split()[1:] for line in text.splitlines()  # noqa: E731
                           if "memory:" in line and "TOTAL" not in line]
     assert strip(from_preset) == strip(from_torchvision)
+
+
+def _train_argv(runs, *extra):
+    return ["train", "--preset", "lenet5", "--dataset", "digits", "--epochs", "1", "--device", "cpu",
+            "--runs-dir", str(runs), *extra]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--dataset", "nope"], "Unknown dataset 'nope'"),
+    (["--dataset", "folder", "--data-root", "/nonexistent/images"], "data-root"),
+    (["--dataset", "folder"], "data-root"),
+    (["--seed", "-1"], "seed"),
+    (["--lr", "nan"], "lr must be a finite number"),
+    (["--lr", "inf"], "lr must be a finite number"),
+    (["--lr", "-0.1"], "lr must be positive"),
+    (["--momentum", "-0.5"], "momentum"),
+    (["--weight-decay", "nan"], "weight_decay"),
+    (["--max-seconds", "inf"], "max_seconds"),
+    (["--max-seconds", "-3"], "max_seconds"),
+    (["--label-smoothing", "2"], "label_smoothing"),
+    (["--crop-padding", "-1"], "crop_padding"),
+    (["--overfit", "-5"], "overfit"),
+])
+def test_bad_train_input_exits_2_and_leaves_no_run_folder(capsys, tmp_path, extra, words):
+    runs = tmp_path / "runs"
+    code, _, err = run(capsys, *_train_argv(runs, *extra))
+    assert code == 2 and words in err and "Traceback" not in err
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+
+def test_bad_train_config_files_exit_2_and_leave_no_run_folder(capsys, tmp_path):
+    runs = tmp_path / "runs"
+    for content, words in ((b"\x00\xff binary", "not valid JSON"), (b"", "empty"), (b"[1, 2]", "JSON object"),
+                           (b'{"lr": "fast"}', "lr has the wrong type"), (b'{"epochz": 1}', "unknown training")):
+        config = tmp_path / "config.json"
+        config.write_bytes(content)
+        code, _, err = run(capsys, "train", "--preset", "lenet5", "--config", str(config), "--runs-dir", str(runs))
+        assert code == 2 and words in err, err
+    code, _, err = run(capsys, "train", "--preset", "lenet5", "--config", str(tmp_path / "none.json"),
+                       "--runs-dir", str(runs))
+    assert code == 2 and "missing" in err
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_train_on_cuda_without_a_gpu_exits_2_and_leaves_no_run_folder(capsys, tmp_path):
+    code, _, err = run(capsys, *_train_argv(tmp_path / "runs"), "--device", "cuda")
+    assert code == 2 and "no CUDA GPU" in err
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_runs_dir_comes_from_the_environment(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_EXPLORER_RUNS", str(tmp_path))
+    (tmp_path / "20260101-000000-x-aaaaaaaa").mkdir()
+    (tmp_path / "20260101-000000-x-aaaaaaaa" / "summary.json").write_bytes(b"\x00")
+    code, out, _ = run(capsys, "runs")
+    assert code == 0 and "unreadable: spec.json is missing" in out

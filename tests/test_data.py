@@ -15,6 +15,7 @@ import explorer.data as data
 from explorer.data import (DEFAULT_DATASET, Augment, dataset_info, list_datasets, load_dataset,
                            normalize, random_crop, random_flip)
 from explorer.data.shapes import SHAPE_CLASSES, generate_shapes
+from explorer.errors import DataError
 from explorer.spec import SpecError
 
 OFFLINE = {"mnist5k": (5000, (1, 28, 28), 10), "digits": (1797, (1, 8, 8), 10),
@@ -272,10 +273,37 @@ def _write_svhn(root: Path):
     return tuple(out)
 
 
+def trust(monkeypatch, name: str, root: Path) -> None:
+    """Make the test's own files the "published" ones: expected_checksums returns their MD5s (the
+    real CIFAR/SVHN files are not available offline). Reading them is then the real code path."""
+    import explorer.data.torchvision_sets as tvs
+    from explorer.data.formats import file_md5
+
+    real = tvs.expected_checksums(name)
+    own = {rel: file_md5(root / rel) for rel in real}
+    monkeypatch.setattr(tvs, "expected_checksums", lambda n: own if n == name else real)
+
+
+def test_checksum_table_comes_from_torchvision():
+    import torchvision.datasets as tvd
+
+    import explorer.data.torchvision_sets as tvs
+
+    cifar = tvs.expected_checksums("cifar10")
+    assert cifar["cifar-10-batches-py/data_batch_1"] == dict(tvd.CIFAR10.train_list)["data_batch_1"]
+    assert set(cifar) == set(tvs.FILE_LAYOUT["cifar10"])
+    assert set(tvs.expected_checksums("cifar100")) == set(tvs.FILE_LAYOUT["cifar100"])
+    assert tvs.expected_checksums("svhn")["test_32x32.mat"] == tvd.SVHN.split_list["test"][2]
+    assert tvs.expected_checksums("mnist") == {}
+
+
 @pytest.mark.parametrize("name, writer", [("cifar10", _write_cifar10), ("cifar100", _write_cifar100),
                                           ("svhn", _write_svhn)])
-def test_colour_sets_from_real_format_files(tmp_path, name, writer):
+def test_colour_sets_from_real_format_files(tmp_path, monkeypatch, name, writer):
     x_tr, y_tr, x_te, y_te = writer(tmp_path)
+    with pytest.raises(DataError, match="not the official release"):    # before their checksums are trusted
+        load_dataset(name, data_root=str(tmp_path), download=False)
+    trust(monkeypatch, name, tmp_path)
     ds = load_dataset(name, data_root=str(tmp_path), download=False)
     assert ds.x_train.shape == (len(x_tr), 3, 32, 32) and ds.x_val.shape == (len(x_te), 3, 32, 32)
     assert ds.x_train.dtype == torch.uint8 and ds.y_train.dtype == torch.int64
@@ -291,11 +319,10 @@ def test_colour_sets_from_real_format_files(tmp_path, name, writer):
                                          ("svhn", "train_32x32.mat")])
 def test_missing_files_say_where_to_put_them(tmp_path, name, where):
     root = tmp_path / "nothing-here"
-    with pytest.raises(SpecError) as e:
+    with pytest.raises(DataError) as e:
         load_dataset(name, data_root=root, download=False)
     msg = str(e.value)
     assert str(root) in msg and where in msg and "Downloading is off" in msg and "mnist5k" in msg
-    assert e.value.field == "data_root"
 
 
 def test_failed_download_says_where_to_put_the_files(tmp_path, monkeypatch):
@@ -313,7 +340,7 @@ def test_failed_download_says_where_to_put_the_files(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
     monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
     for name, where in (("mnist", "MNIST/raw"), ("cifar10", "cifar-10-batches-py")):
-        with pytest.raises(SpecError) as e:
+        with pytest.raises(DataError) as e:
             load_dataset(name, data_root=tmp_path, download=True)
         assert "Downloading it failed" in str(e.value) and "simulated" in str(e.value)
         assert str(tmp_path / where) in str(e.value)
@@ -325,6 +352,7 @@ def test_download_fetches_only_what_is_missing(tmp_path, monkeypatch):
     import explorer.data.torchvision_sets as tvs
 
     _write_svhn(tmp_path)
+    trust(monkeypatch, "svhn", tmp_path)
     test_file = tmp_path / "test_32x32.mat"
     saved = test_file.read_bytes()
     test_file.unlink()
@@ -349,7 +377,7 @@ def test_unreachable_host_fails_fast(tmp_path, monkeypatch):
         raise TimeoutError("timed out")
 
     monkeypatch.setattr(socket, "create_connection", refuse)               # no packet leaves this test
-    with pytest.raises(SpecError) as e:
+    with pytest.raises(DataError) as e:
         load_dataset("svhn", data_root=tmp_path, download=True)
     assert "cannot reach ufldl.stanford.edu:80" in str(e.value) and "train_32x32.mat" in str(e.value)
     assert tvs.probe("https://example.invalid/x") is not None
@@ -358,22 +386,24 @@ def test_unreachable_host_fails_fast(tmp_path, monkeypatch):
 def test_default_root_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_EXPLORER_DATA", str(tmp_path / "env-root"))
     assert data.default_data_root() == tmp_path / "env-root"
-    with pytest.raises(SpecError, match="env-root"):
+    with pytest.raises(DataError, match="env-root"):
         load_dataset("cifar10", download=False)
 
 
-def test_unreadable_files_are_a_clear_error(tmp_path):
+def test_unreadable_files_are_a_clear_error(tmp_path, monkeypatch):
     _write_cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
-    with pytest.raises(SpecError, match="could not be read.*official files"):
+    trust(monkeypatch, "cifar10", tmp_path)
+    with pytest.raises(DataError, match="data_batch_3 is not a dataset pickle.*official files"):
         load_dataset("cifar10", data_root=tmp_path, download=False)
 
 
-def test_labels_out_of_range_are_refused(tmp_path):
+def test_labels_out_of_range_are_refused(tmp_path, monkeypatch):
     d = tmp_path / "cifar-100-python"
     _write_cifar100(tmp_path)
     _pickle(d / "test", {"fine_labels": [100], "coarse_labels": [0], "data": _cifar_rows(_cifar_images(1, 0))})
-    with pytest.raises(SpecError, match="labels outside 0..99"):
+    trust(monkeypatch, "cifar100", tmp_path)
+    with pytest.raises(DataError, match="labels outside 0..99"):
         load_dataset("cifar100", data_root=tmp_path, download=False)
 
 
@@ -436,16 +466,16 @@ def test_image_folder_cap(tmp_path, monkeypatch):
     (lambda root: (_write_folder(root, {"red": 3}), (root / "blue").mkdir(),
                    (root / "blue" / "a.txt").write_text("x")), "at least two class sub-folders"),
 ])
-def test_unusable_folders_are_spec_errors(tmp_path, setup, words):
+def test_unusable_folders_are_data_errors(tmp_path, setup, words):
     root = tmp_path / "imgs"
     setup(root)
-    with pytest.raises(SpecError, match=words) as e:
+    with pytest.raises(DataError, match=words) as e:
         load_dataset("folder", data_root=root)
     assert "one sub-folder per class" in str(e.value)
 
 
 def test_folder_needs_a_root():
-    with pytest.raises(SpecError, match="needs a data root"):
+    with pytest.raises(DataError, match="needs a data root"):
         load_dataset("folder")
 
 

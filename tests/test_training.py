@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import explorer
+from explorer.errors import ConfigError
 from explorer.cli import main
 from explorer.spec import NetworkSpec
 from explorer.training.adapt import adapt_spec
@@ -88,9 +89,9 @@ def test_bad_configurations_fail_with_a_message(tmp_path):
     assert summary["status"] == "failed" and "end it with gap" in summary["message"]
     summary = train(explorer.load_preset("twoconv"), TrainConfig(dataset="nope", device="cpu"), tmp_path / "x")
     assert summary["status"] == "failed" and "nope" in summary["message"]
-    with pytest.raises(explorer.SpecError, match="lr"):
+    with pytest.raises(ConfigError, match="lr"):
         TrainConfig(lr=-1).validate()
-    with pytest.raises(explorer.SpecError, match="unknown training setting"):
+    with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"epochz": 3})
 
 
@@ -159,3 +160,21 @@ def test_queue_limit_cancel_crash_isolation_and_restart(tmp_path):
     restarted.refresh()
     assert restarted.get(ghost.id).status == "interrupted"
     assert json.loads((ghost.run_dir / "summary.json").read_text())["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("field", ["lr", "momentum", "weight_decay", "gamma", "label_smoothing", "val_fraction",
+                                   "max_seconds"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -1.0, 10**400])
+def test_config_refuses_nan_infinite_and_negative_numbers_naming_the_field(field, value):
+    with pytest.raises(ConfigError, match=field) as info:
+        TrainConfig.from_dict({field: value})
+    assert info.value.field == field
+
+
+def test_a_finished_run_leaves_its_heartbeat_and_no_temporary_files(tmp_path):
+    summary = train(explorer.load_preset("twoconv"), TrainConfig(dataset="digits", epochs=1, device="cpu"),
+                    tmp_path / "run")
+    assert summary["status"] == "completed"
+    beat = json.loads((tmp_path / "run" / "heartbeat.json").read_text())
+    assert beat["pid"] == os.getpid() and beat["started"] <= beat["time"]
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]

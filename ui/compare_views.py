@@ -14,9 +14,10 @@ import streamlit as st
 from explorer import compare as cmp
 from explorer import compare_charts as charts
 from explorer.analysis import Analysis, analyze
-from explorer.spec import NetworkSpec, SpecError
+from explorer.spec import NetworkSpec
 from explorer.training.checkpoint import load_run_spec_config
-from explorer.training.runs import list_runs
+from explorer.errors import UserError
+from explorer.training.runs import list_runs, runs_root
 from ui import state
 from ui.views import lazy_tabs
 
@@ -33,18 +34,28 @@ CHANGE_COLORS = {cmp.SAME: "", cmp.CHANGED: "background-color: rgba(238, 202, 59
 
 def runs_dir() -> Path:
     """The session's override (state.RUNS_DIR, set by tests or the Train page), else
-    $CNN_EXPLORER_RUNS read now, else ./runs."""
-    override = st.session_state.get(state.RUNS_DIR)
-    return (Path(override).expanduser() if override else cmp.default_runs_dir()).resolve()
+    $CNN_EXPLORER_RUNS read now, else ./runs (explorer.training.runs.runs_root)."""
+    return runs_root(st.session_state.get(state.RUNS_DIR)).resolve()
 
 
 def load(root: Path) -> pd.DataFrame:
+    """The readable runs as a frame (the unreadable ones: `unreadable`)."""
     return cmp.runs_frame(list_runs(root))
+
+
+def unreadable(root: Path) -> None:
+    """A warning listing the run folders whose files cannot be read, with the reason for each."""
+    bad = cmp.unreadable_runs(list_runs(root))
+    if bad:
+        with st.expander(f"{len(bad)} run folder{'s' * (len(bad) != 1)} cannot be read and "
+                         f"{'are' if len(bad) != 1 else 'is'} left out", icon=":material/warning:"):
+            for run, why in bad[:50]:
+                st.text(f"{run}: unreadable: {why}")
 
 
 def short_label(run: str, network: str) -> str:
     """'lenet5 03:02:10 #52ec' from the run folder 20261122-030210-lenet5-52ec."""
-    m = re.match(r"^\d{8}-(\d{2})(\d{2})(\d{2})-.*-([0-9a-f]{4})$", run)
+    m = re.match(r"^\d{8}-(\d{2})(\d{2})(\d{2})-.*-([0-9a-f]{4})[0-9a-f]*$", run)
     return f"{network} {m[1]}:{m[2]}:{m[3]} #{m[4]}" if m else run
 
 
@@ -158,7 +169,7 @@ def diff_view(frame: pd.DataFrame, root: Path | None = None) -> None:
     b = right.selectbox("Run B", options, index=1, format_func=labels.get, key=RUN_B)
     try:
         (spec_a, an_a), (spec_b, an_b) = _spec_and_analysis(root, a), _spec_and_analysis(root, b)
-    except SpecError as e:
+    except UserError as e:
         st.warning(f"Cannot read that run's network: {e}", icon=":material/warning:")
         return
     st.dataframe(cmp.diff_totals(an_a, an_b).rename(columns={"A": f"A: {labels[a]}", "B": f"B: {labels[b]}"}),

@@ -27,7 +27,8 @@ from explorer.images import EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, decode_ima
 from explorer.errors import UserError
 from explorer.spec import NetworkSpec
 from explorer.training.checkpoint import RunData
-from explorer.training.runs import DEFAULT_RUNS_DIR, RunRecord, list_runs
+from explorer.training.runs import RunRecord, list_runs, runs_root
+from explorer.text import markdown_plain
 from ui import state
 
 UNTRAINED = "untrained"      # the source option for the current network with random weights
@@ -67,13 +68,22 @@ class Picture:
 
 # --- sources ---------------------------------------------------------------------------------------
 def runs_dir() -> Path:
-    return Path(st.session_state.get(state.RUNS_DIR) or DEFAULT_RUNS_DIR).resolve()
+    return runs_root(st.session_state.get(state.RUNS_DIR)).resolve()
 
 
-def inspectable_runs() -> list[RunRecord]:
-    """Runs with a checkpoint, newest first."""
-    runs = [r for r in list_runs(runs_dir()) if (r.path / "checkpoint.safetensors").exists()]
+def inspectable_runs(records: list[RunRecord] | None = None) -> list[RunRecord]:
+    """Readable runs with a checkpoint, newest first."""
+    records = list_runs(runs_dir()) if records is None else records
+    runs = [r for r in records if r.readable and (r.path / "checkpoint.safetensors").exists()]
     return sorted(runs, key=lambda r: r.path.name, reverse=True)
+
+
+def _unreadable_note(records: list[RunRecord]) -> None:
+    bad = [r for r in records if not r.readable]
+    if bad:
+        st.sidebar.caption(f"{len(bad)} run folder{'s' * (len(bad) != 1)} cannot be read and "
+                           f"{'are' if len(bad) != 1 else 'is'} left out: "
+                           + "; ".join(f"{r.path.name}: unreadable: {r.message}" for r in bad[:5]))
 
 
 def _run_label(r: RunRecord) -> str:
@@ -124,7 +134,8 @@ def _load_untrained(spec_json: str, dataset: str) -> Subject:
 
 def choose_subject(current: NetworkSpec) -> Subject | None:
     """Sidebar: which network. Shows an error and returns None when it cannot be loaded."""
-    runs = inspectable_runs()
+    records = list_runs(runs_dir())
+    runs = inspectable_runs(records)
     by_path = {str(r.path): r for r in runs}
     options = [*by_path, UNTRAINED]
     source = st.sidebar.selectbox(
@@ -134,6 +145,7 @@ def choose_subject(current: NetworkSpec) -> Subject | None:
              "or the network on the Build page with random weights.")
     if not runs:
         st.sidebar.caption("No trained runs yet: train one on the Train page to see what it learned.")
+    _unreadable_note(records)
     try:
         if source == UNTRAINED or source is None:
             default = "shapes" if len(current.input) == 3 and current.input[0] == 3 else "mnist5k"
@@ -163,9 +175,9 @@ def choose_picture(subject: Subject) -> Picture | None:
         i = int(min(max(i or 0, 0), n - 1))
         label = int(data.y_val[i])
         st.sidebar.image(ip.enlarge(data.x_val[i], ip.display_scale(h, w, 96)),
-                         caption=f"#{i}: {data.class_names[label]}")
+                         caption=f"#{i}: {markdown_plain(data.class_names[label])}")
         mask = None if data.masks_val is None else data.masks_val[i].numpy()
-        return Picture(data.x_val[i], label, mask, f"validation image #{i} (true class: {data.class_names[label]})")
+        return Picture(data.x_val[i], label, mask, f"validation image #{i} (true class: {markdown_plain(data.class_names[label])})")
     if subject.data_error:
         st.sidebar.info(f"Validation images are not available: {subject.data_error}", icon=":material/info:")
     upload = st.sidebar.file_uploader("Upload an image", type=list(EXTENSIONS), key=K + "upload",
@@ -178,14 +190,14 @@ def choose_picture(subject: Subject) -> Picture | None:
     try:
         image = decode_image(upload.getvalue(), c, (h, w), invert=invert)
     except ImageError as e:
-        st.error(f"Cannot use {upload.name}: {e}", icon=":material/broken_image:")
+        st.error(f"Cannot use {markdown_plain(upload.name)}: {markdown_plain(str(e))}", icon=":material/broken_image:")
         return None
-    return Picture(image, None, None, f"uploaded {upload.name}")
+    return Picture(image, None, None, f"uploaded {markdown_plain(upload.name)}")
 
 
 # --- page ------------------------------------------------------------------------------------------
 def header(subject: Subject) -> None:
-    st.title(f"Inspect · {subject.title}")
+    st.title(f"Inspect · {markdown_plain(subject.title)}", anchor=False)
     st.caption(subject.caption)
     for notice in subject.notices:
         st.caption(f":material/info: {notice[:1].upper()}{notice[1:]}.")
@@ -261,7 +273,7 @@ def gradcam_view(subject: Subject, picture: Picture) -> None:
                                       f"{names[target]}", colorbar="Grad-CAM / max", peak=peak, scale=s),
                          key="fig.in.gradcam", config=STATIC)
     if raw.max() <= 0:
-        cols[1].info(f"Grad-CAM is zero everywhere: nothing in {layer} raises the score of {names[target]} "
+        cols[1].info(f"Grad-CAM is zero everywhere: nothing in {layer} raises the score of {markdown_plain(names[target])} "
                      f"(all evidence is negative).", icon=":material/info:")
     elif picture.mask is not None:
         hit = bool(picture.mask[peak])
@@ -280,7 +292,7 @@ def gradcam_view(subject: Subject, picture: Picture) -> None:
             r = ip.correlation(ip.upsample(np.maximum(cam_raw, 0), (h, w)), ip.upsample(raw, (h, w)))
             same = layer == info.features
             if cam_heat.max() <= 0:
-                st.info(f"CAM is negative everywhere: every location counts against {names[target]}.",
+                st.info(f"CAM is negative everywhere: every location counts against {markdown_plain(names[target])}.",
                         icon=":material/info:")
             st.caption(f"CAM (Zhou et al. 2016): $M_c(x,y) = \\sum_k w_k^c f_k(x,y)$ over the "
                        f"{subject.model.get_submodule(info.linear).in_features} maps $f_k$ of "

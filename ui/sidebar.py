@@ -14,11 +14,15 @@ import streamlit as st
 import torch
 
 from explorer.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
+from explorer.budget import check_spec
 from explorer.export import to_pytorch_source
 from explorer.presets import list_presets, load_preset, preset_info
 from explorer.registry import Field, block_types, get_block, validate_block_dict
 from explorer.share import share_url
 from explorer.spec import MAX_REPEAT, MAX_SPEC_BYTES, BlockSpec, NetworkSpec, SpecError
+from explorer.text import slug as text_slug
+from explorer.errors import UserError
+from explorer.text import markdown_plain
 from ui import state
 
 OPTIMIZER_LABELS = {"sgd": "SGD + momentum (1 state)", "sgd-plain": "Plain SGD (no state)",
@@ -317,7 +321,7 @@ def _files(spec: NetworkSpec, error: SpecError | None) -> None:
     result = st.session_state.get(state.IMPORT_RESULT)
     if result:
         (st.success if result[0] == "success" else st.error)(result[1])
-    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name) or "network"
+    slug = text_slug(spec.name)
     st.download_button("Download spec JSON", spec.to_json(), file_name=f"{slug}.json", mime="application/json",
                        icon=":material/download:", on_click="ignore", width="stretch", key="b.dl.json")
     st.download_button("Download PyTorch code", functools.partial(pytorch_source, spec.to_json()),
@@ -342,13 +346,14 @@ def _on_upload() -> None:
         if len(data) > MAX_SPEC_BYTES:
             raise SpecError(f"the file is {len(data):,} bytes; a spec is at most {MAX_SPEC_BYTES:,}")
         spec = NetworkSpec.from_json(data)
-    except SpecError as e:
-        st.session_state[state.IMPORT_RESULT] = ("error", f"Could not import {upload.name}: {state.describe_error(e)}")
+        check_spec(spec)  # over the server's budget (BudgetError): keep the current network
+    except UserError as e:
+        st.session_state[state.IMPORT_RESULT] = ("error", f"Could not import {markdown_plain(upload.name)}: {state.describe_error(e)}")
         return
     state.commit(spec)
     state.select(0)
-    st.session_state[state.IMPORT_RESULT] = ("success", f"Imported {spec.name} ({len(spec.blocks)} blocks) "
-                                                  f"from {upload.name}.")
+    st.session_state[state.IMPORT_RESULT] = ("success", f"Imported {markdown_plain(spec.name)} "
+                                                  f"({len(spec.blocks)} blocks) from {markdown_plain(upload.name)}.")
 
 
 @functools.lru_cache(maxsize=16)

@@ -17,10 +17,12 @@ from typing import Any
 import streamlit as st
 
 from explorer.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
-from explorer.presets import load_preset
+from explorer.budget import check_spec
+from explorer.presets import load_preset, preset_info, preset_names
 from explorer.share import QUERY_KEY, decode_spec, encode_spec
 from explorer.errors import UserError
 from explorer.spec import NetworkSpec, SpecError
+from explorer.text import markdown_plain
 
 # --- keys (the only place they are spelled) ----------------------------------------------------
 SPEC = "spec"                  # NetworkSpec: the network being built
@@ -39,6 +41,7 @@ PRESET_PICK = "w.preset"       # widget: preset chooser (reset after loading)
 UPLOAD = "w.upload"            # widget: spec file uploader
 TABLE = "w.table"              # widget: layer table (row selection selects a block)
 VIEW = "view"                  # widget: main-area tab (bound to the URL as ?view=)
+W_DIAGRAM = "w.diagram."       # widget key prefix of the Build page's diagram tab
 W_BATCH, W_DTYPE, W_OPTIMIZER = "w.batch", "w.dtype", "w.optimizer"
 # Train page (ui.train_views)
 TRAIN_CONFIG = "train_config"      # TrainConfig: the settings the Train page edits
@@ -47,6 +50,9 @@ TRAIN_CURRENT = "train_current"    # str | None: the run this session launched l
 TRAIN_EVENTS = "train_events"      # dict[str, RunCurves]: metrics read so far, per run
 TRAIN_OFFSETS = "train_offsets"    # dict[str, int]: byte offset in each run's metrics.jsonl
 TRAIN_ACTIVE = "train_active"      # frozenset[str]: runs queued or running at the last full render
+TRAIN_OWNER = "train_owner"        # str: this session's random id; the queue lets it cancel only its own jobs
+TRAIN_OWNER_CODE = "train_owner_code"  # str | None: the server owner's code, once typed correctly
+W_OWNER_CODE = "w.tr.owner_code"   # widget: where the server's owner types the code
 RUNS_DIR = "runs_dir"              # str, optional: where runs live (tests point it at a tmp dir)
 W_TRAIN = "w.tr."                  # widget key prefix of the training settings (w.tr.<field>)
 # Compare and Zoo pages (ui.compare_views, ui.zoo_views); runs come from RUNS_DIR when it is set
@@ -57,6 +63,11 @@ W_ZOO = "w.zoo."                   # widget key prefix on the Zoo page (w.zoo.<n
 ZOO_TO_BUILD = "zoo_to_build"      # bool: the Zoo loaded a preset; show the Build page on the next run
 # Inspect page (ui.inspect_views); runs come from RUNS_DIR when it is set
 W_INSPECT = "w.in."                # widget key prefix on the Inspect page (w.in.<name>)
+# Challenge page (ui.challenge_views)
+W_CHALLENGE = "w.ch."              # widget key prefix on the Challenge page (w.ch.<name>)
+CHALLENGE_NICK = "challenge_nick"  # str | None: the nickname this session holds in the current challenge
+# Quiz page (ui.quiz_views)
+W_QUIZ = "w.quiz."                 # widget key prefix on the Quiz page (w.quiz.<name>; answers under it)
 
 DEFAULT_PRESET = "lenet5"      # opens with no network access: 1x32x32 grey digits (MNIST padded)
 DEFAULT_BATCH, DEFAULT_DTYPE, DEFAULT_OPTIMIZER = 32, "float32", "sgd"
@@ -104,11 +115,13 @@ def _spec_from_link() -> NetworkSpec:
     if token is not None:
         try:
             spec = decode_spec(token)
-        except SpecError as e:
+            check_spec(spec)  # over the server's budget (BudgetError): open the default instead
+        except UserError as e:
             notify("error", f"Could not open the shared link. {describe_error(e)} "
                             f"Showing the default network instead.")
         else:
-            notify("success", f"Opened the network **{spec.name}** from the shared link.")
+            title = preset_info(spec.name).title if spec.name in preset_names() else spec.name
+            notify("success", f"Opened the network **{markdown_plain(title)}** from the shared link.")
             return spec
     return load_preset(DEFAULT_PRESET)
 
@@ -215,7 +228,8 @@ def describe_error(e: UserError) -> str:
         where.append(f"field '{field}'")
     text = e.message[:1].upper() + e.message[1:] if e.message else "Invalid network"
     text = text if text.endswith((".", "]", ")")) else text + "."
-    return f"{', '.join(where).capitalize()}: {text}" if where else text
+    # the message quotes the visitor's input: shown as plain text wherever Markdown renders it
+    return markdown_plain(f"{', '.join(where).capitalize()}: {text}" if where else text)
 
 
 def sync_url() -> None:

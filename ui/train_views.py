@@ -7,16 +7,21 @@ Nothing here trains: a run is a `python -m explorer train` process that the JobQ
 Polling stays cheap: each session keeps a byte offset and the events read so far per run
 (state.TRAIN_OFFSETS, state.TRAIN_EVENTS), and one QueueHandle per app refreshes the queue at
 most once every POLL_SECONDS for every session together.
+Each session has a random owner id (state.TRAIN_OWNER): its Cancel buttons show only on its own
+jobs, or on every job once the server's owner typed the code ($CNN_EXPLORER_OWNER_CODE).
+Damaged run folders are listed as "unreadable" with the reason; they never break the page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import secrets
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,14 +32,19 @@ import torch
 from explorer.analysis import analyze
 from explorer.charts import format_macs
 from explorer.data import DEFAULT_DATASET, dataset_info, default_data_root, list_datasets
+from explorer.data.roots import resolve_data_root
 from explorer.presets import preset_info, preset_names
+from explorer.search.recipes import recipe_config
 from explorer.report import format_bytes
 from explorer.errors import UserError
-from explorer.spec import NetworkSpec, SpecError
+from explorer.spec import NetworkSpec
 from explorer.training.adapt import Adapted, adapt_spec
 from explorer.training.config import TrainConfig
-from explorer.training.jobs import Job, JobQueue
-from explorer.training.runs import DEFAULT_RUNS_DIR, list_runs, read_json, read_metrics
+from explorer.errors import QueueError
+from explorer.text import markdown_plain
+from explorer.training.executors import read_placement
+from explorer.training.jobs import OWNER_CODE_ENV, Job, JobQueue, owner_code_ok
+from explorer.training.runs import list_runs, load_run, read_json, read_metrics, runs_root
 from explorer.training_charts import X_AXES, RunCurves, training_figure
 from ui import state, views
 
@@ -42,7 +52,9 @@ POLL_SECONDS = 0.9          # the queue is refreshed at most this often (all ses
 LIVE_SECONDS = 1.0          # the live panel's refresh period while a run is queued or running
 OVERFIT_IMAGES = 20         # "overfit a tiny subset": cs231n's sanity check
 SLOW_ON_CPU_MACS = 50e6     # MACs per image above which a CPU run gets a warning
-DEFAULT_CONFIG = TrainConfig(dataset=DEFAULT_DATASET, epochs=3, lr=0.05, device="auto")
+# The Train page starts from the same recipe as `train --preset lenet5 --dataset mnist5k` (the
+# default network on the offline default dataset): explorer/search/recipes/recipes.json.
+DEFAULT_CONFIG = replace(recipe_config(state.DEFAULT_PRESET, DEFAULT_DATASET), device="auto")
 LR_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 BATCH_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 DECAY_CHOICES = (0.0, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2)
@@ -52,9 +64,9 @@ SCHEDULES = {"constant": "Constant", "step": "Step decay (× gamma every third o
 STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/play_circle:",
                 "completed": ":material/check_circle:", "diverged": ":material/trending_up:",
                 "cancelled": ":material/stop_circle:", "failed": ":material/error:",
-                "interrupted": ":material/warning:", "stalled": ":material/warning:"}
+                "interrupted": ":material/warning:", "unreadable": ":material/broken_image:"}
 BADGE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "diverged": "red",
-                "cancelled": "gray", "failed": "red", "interrupted": "orange", "stalled": "orange"}
+                "cancelled": "gray", "failed": "red", "interrupted": "orange", "unreadable": "red"}
 ACTIVE = ("queued", "running")
 
 
@@ -62,8 +74,10 @@ def init() -> None:
     ss = st.session_state
     for key, value in ((state.TRAIN_CONFIG, DEFAULT_CONFIG), (state.TRAIN_SELECTED, []),
                        (state.TRAIN_CURRENT, None), (state.TRAIN_EVENTS, {}), (state.TRAIN_OFFSETS, {}),
-                       (state.TRAIN_ACTIVE, frozenset())):
+                       (state.TRAIN_ACTIVE, frozenset()), (state.TRAIN_OWNER_CODE, None)):
         ss.setdefault(key, value)
+    if not ss.get(state.TRAIN_OWNER):
+        ss[state.TRAIN_OWNER] = secrets.token_hex(8)  # this session's jobs carry it; only they can be cancelled
 
 
 def config() -> TrainConfig:
@@ -71,7 +85,22 @@ def config() -> TrainConfig:
 
 
 def runs_dir() -> Path:
-    return Path(st.session_state.get(state.RUNS_DIR) or DEFAULT_RUNS_DIR).resolve()
+    return runs_root(st.session_state.get(state.RUNS_DIR)).resolve()
+
+
+def owner() -> str:
+    return st.session_state[state.TRAIN_OWNER]
+
+
+def _json_dict(path: Path) -> dict:
+    """A run file's JSON object, or {} when it is missing or not an object (visitors write these)."""
+    data = read_json(path)
+    return data if isinstance(data, dict) else {}
+
+
+def may_cancel(job: Job) -> bool:
+    """This session's own jobs, or every job once the server's owner typed the code."""
+    return job.owner == owner() or owner_code_ok(st.session_state.get(state.TRAIN_OWNER_CODE))
 
 
 # --- the queue: one per app and runs directory -------------------------------------------------------
@@ -83,6 +112,7 @@ class QueueHandle:
         self.root = root
         self.queue = JobQueue(root)
         self.error: str | None = None     # why the last poll failed (shown on the page), or None
+        self.problems: list[str] = []     # malformed queue rows skipped by the last poll
         self._lock = threading.Lock()
         self._polled = -math.inf
         self._jobs: dict[str, Job] = {}
@@ -94,11 +124,13 @@ class QueueHandle:
                 self._polled = time.monotonic()
                 try:
                     self._poll()
+                except QueueError as e:  # locked or damaged: say so, keep the last snapshot
+                    self.error = f"The job queue cannot be read: {e}."
                 except (sqlite3.Error, OSError):  # the runs folder was removed or replaced: start afresh
                     try:
                         self.queue = JobQueue(self.root)
                         self._poll()
-                    except (sqlite3.Error, OSError) as e:
+                    except (QueueError, sqlite3.Error, OSError) as e:
                         self.error = (f"The job queue in {self.root} cannot be read ({type(e).__name__}: {e}). "
                                       f"Check that the folder exists and is writable, then reload the page.")
             return dict(self._jobs)
@@ -107,6 +139,7 @@ class QueueHandle:
         self.queue.refresh()
         self.queue.schedule()
         self._jobs = {j.run_dir.name: j for j in self.queue.jobs()}
+        self.problems = list(self.queue.problems)
         self.error = None
 
 
@@ -118,7 +151,7 @@ def _handle(root: str) -> QueueHandle:
 def queue_handle() -> QueueHandle:
     try:
         return _handle(str(runs_dir()))
-    except (sqlite3.Error, OSError) as e:
+    except (QueueError, sqlite3.Error, OSError) as e:
         raise RuntimeError(f"the runs folder {runs_dir()} cannot be used ({e}); point the CNN_EXPLORER_RUNS "
                            f"environment variable at a writable folder and restart the app") from e
 
@@ -158,9 +191,10 @@ def settings_sidebar(cfg: TrainConfig) -> None:
                    f"{info.num_classes or 'one class per sub-folder:'} classes · {info.description}")
         if not info.offline:
             _widget(st.text_input, "Data folder", "data_root", value=cfg.data_root or "",
-                    convert=lambda v: v.strip() or None, placeholder=str(default_data_root()),
+                    convert=lambda v: str(resolve_data_root(v)) if v.strip() else None,   # allowed roots only
+                    placeholder=str(default_data_root()),
                     help="Where the dataset's files are (or are downloaded to on first use). Empty: the "
-                         "default folder shown.")
+                         "default folder shown. Only folders under this server's data folders are read.")
         _widget(st.number_input, "Epochs", "epochs", min_value=1, max_value=1000, value=cfg.epochs,
                 help="Passes over the training images")
         _widget(st.select_slider, "Batch size", "batch_size", options=BATCH_CHOICES, value=cfg.batch_size,
@@ -206,6 +240,27 @@ def _more_settings(cfg: TrainConfig) -> None:
     st.caption(f"This machine: {device_text()}.")
 
 
+def owner_code_input() -> None:
+    """Sidebar: the server's owner types the code ($CNN_EXPLORER_OWNER_CODE) to cancel any run."""
+    if not os.environ.get(OWNER_CODE_ENV):
+        return
+    with st.sidebar.expander("Server owner", icon=":material/admin_panel_settings:"):
+        if st.session_state.get(state.TRAIN_OWNER_CODE):
+            st.caption("Unlocked: you can cancel every run in the queue.")
+            return
+        st.text_input("Owner code", key=state.W_OWNER_CODE, type="password", on_change=_unlock,
+                      help="The code the server was started with; it lets you cancel anyone's runs.")
+
+
+def _unlock() -> None:
+    code = st.session_state.get(state.W_OWNER_CODE)
+    if owner_code_ok(code):
+        st.session_state[state.TRAIN_OWNER_CODE] = code
+        state.notify("success", "Owner code accepted: you can cancel every run.")
+    elif code:
+        state.notify("error", "That is not the owner code.")
+
+
 # --- the check before launch ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Preflight:
@@ -229,6 +284,8 @@ def preflight(spec: NetworkSpec, cfg: TrainConfig) -> Preflight:
     try:
         cfg.validate()
         info = dataset_info(cfg.dataset)
+        if cfg.data_root:      # checked again here: a job launched with it reads that folder
+            resolve_data_root(cfg.data_root)
     except UserError as e:
         return Preflight(error=f"{state.describe_error(e)} Change it in the training settings.")
     warnings = []
@@ -285,7 +342,7 @@ def network_title(spec: NetworkSpec) -> str:
 
 
 def header(spec: NetworkSpec, cfg: TrainConfig, jobs: dict[str, Job], handle: QueueHandle) -> None:
-    st.title(f"Train {network_title(spec)}", anchor=False)
+    st.title(f"Train {markdown_plain(network_title(spec))}", anchor=False)
     counts = []
     for device, limit in handle.queue.limits.items():
         running = sum(j.status == "running" and j.device == device for j in jobs.values())
@@ -295,6 +352,8 @@ def header(spec: NetworkSpec, cfg: TrainConfig, jobs: dict[str, Job], handle: Qu
     st.caption(f"Runs on: {device_text()} · Queue, shared by everyone using this app: {'; '.join(counts)}")
     if handle.error:
         st.error(handle.error, icon=":material/error:")
+    for text in handle.problems[:5]:
+        st.warning(text, icon=":material/warning:")
     for kind, text in state.pop_notices():
         getattr(st, kind, st.info)(text)
 
@@ -332,7 +391,7 @@ def _launch() -> None:
         return
     handle = queue_handle()
     try:
-        job = handle.queue.submit(spec, cfg)
+        job = handle.queue.submit(spec, cfg, owner=owner())
         handle.jobs(force=True)
     except UserError as e:
         state.notify("error", f"The run was not started: {state.describe_error(e)}")
@@ -353,25 +412,27 @@ def _cancel(name: str) -> None:
         if job is None or job.status not in ACTIVE:
             state.notify("info", "That run has already finished.")
             return
-        handle.queue.cancel(job.id)
+        handle.queue.cancel(job.id, owner=owner(), owner_code=st.session_state.get(state.TRAIN_OWNER_CODE))
         handle.jobs(force=True)
+    except UserError as e:
+        state.notify("error", f"The run was not cancelled: {state.describe_error(e)}")
     except Exception as e:  # noqa: BLE001
         state.notify("error", f"The run could not be cancelled ({type(e).__name__}: {e}).")
 
 
 # --- reading runs (incrementally) -----------------------------------------------------------------
 MAX_CARDS = 4               # live cards at most: the last launched run + selected runs still going
-STALLED_SECONDS = 120       # a run outside the queue with no news for this long is shown as stalled
 
 
 def _label(run: Path) -> str:
     """'twoconv · digits · lr 0.05 · 03:15:02' (the folder name starts with YYYYmmdd-HHMMSS)."""
-    spec, cfg = read_json(run / "spec.json") or {}, read_json(run / "config.json") or {}
+    spec, cfg = _json_dict(run / "spec.json"), _json_dict(run / "config.json")
     stamp = run.name[9:15]
     when = f"{stamp[:2]}:{stamp[2:4]}:{stamp[4:]}" if stamp.isdigit() else run.name
     lr = cfg.get("lr")
-    return " · ".join([str(spec.get("name", run.name)), str(cfg.get("dataset", "?"))]
-                      + ([f"lr {lr:g}"] if isinstance(lr, (int, float)) else []) + [when])
+    return " · ".join([str(spec.get("name", run.name))[:80], str(cfg.get("dataset", "?"))[:40]]
+                      + ([f"lr {lr:g}"] if isinstance(lr, (int, float)) and not isinstance(lr, bool) else [])
+                      + [when])
 
 
 def curves_for(names: list[str]) -> dict[str, RunCurves]:
@@ -393,13 +454,8 @@ def status_of(name: str, jobs: dict[str, Job], curves: RunCurves) -> str:
         return jobs[name].status
     if curves.end is not None:
         return curves.end.get("status", "failed")
-    summary = read_json(runs_dir() / name / "summary.json")
-    if summary:
-        return summary.get("status", "failed")
-    metrics = runs_dir() / name / "metrics.jsonl"
-    if not metrics.exists():
-        return "queued"
-    return "running" if time.time() - metrics.stat().st_mtime < STALLED_SECONDS else "stalled"
+    record = load_run(runs_dir() / name)  # heartbeat and process: running, or interrupted
+    return "unreadable" if record is None else record.status
 
 
 @dataclass(frozen=True)
@@ -471,15 +527,24 @@ def queue_text(name: str, jobs: dict[str, Job], limits: dict[str, int]) -> str:
             f"place frees up.")
 
 
+def placement_text(run: Path) -> str:
+    """' · executes on HOST (ray, GPU 0)' from the run's placement, '' before it has one."""
+    placement = read_placement(run)
+    if placement is None or not placement.node:
+        return ""
+    gpu = f", GPU {placement.gpu}" if placement.gpu else ""
+    return f" · executes on {markdown_plain(placement.node)} ({placement.executor}{gpu})"
+
+
 def run_card(name: str, c: RunCurves, status: str, jobs: dict[str, Job], handle: QueueHandle) -> None:
     start, last, epoch = c.start or {}, c.last_step, c.last_epoch
     with st.container(border=True):
         left, mid, right = st.columns([6, 1.3, 1.2], vertical_alignment="center")
         device = f" on {str(start['device']).upper()}" if start.get("device") else ""
-        left.markdown(f"**{c.label}**{device}")
-        left.caption(f"Run folder {name}")
+        left.markdown(f"**{markdown_plain(c.label)}**{device}")
+        left.caption(f"Run folder {name}{placement_text(runs_dir() / name)}")
         mid.badge(status, icon=STATUS_ICONS.get(status), color=BADGE_COLORS.get(status, "gray"))
-        if status in ACTIVE:
+        if status in ACTIVE and name in jobs and may_cancel(jobs[name]):
             stopping = (runs_dir() / name / "CANCEL").exists()
             right.button("Stopping…" if stopping else "Cancel", key=f"b.cancel.{name}", icon=":material/stop:",
                          on_click=_cancel, args=(name,), disabled=stopping, width="stretch",
@@ -490,7 +555,7 @@ def run_card(name: str, c: RunCurves, status: str, jobs: dict[str, Job], handle:
             st.progress(0.0, text="Starting: loading the dataset and building the network…")
         if last is not None:
             total = c.total_steps or last["step"]
-            epochs = (read_json(runs_dir() / name / "config.json") or {}).get("epochs", "?")
+            epochs = _json_dict(runs_dir() / name / "config.json").get("epochs", "?")
             st.progress(min(1.0, c.progress), text=f"Epoch {last['epoch']} of {epochs} · step {last['step']:,} of "
                                                   f"{total:,} · {c.progress:.0%} · learning rate {last['lr']:.3g}")
             _metrics(c, status, last, epoch)
@@ -533,12 +598,17 @@ def _warnings(messages: list[str]) -> None:
 
 def _outcome(name: str, c: RunCurves, status: str, jobs: dict[str, Job]) -> None:
     message = (c.end or {}).get("message") or (jobs[name].message if name in jobs else "")
+    if not message and status in ("interrupted", "unreadable"):
+        record = load_run(runs_dir() / name)
+        message = record.message if record is not None else ""
+    message = str(message)
     message = message[:1].upper() + message[1:] if message else ""
     if status == "completed":
         best = c.best_val_acc
         st.success(f"Completed: {message or 'finished'}."
                    + ("" if best is None else f" Best validation accuracy {best:.1%}."), icon=":material/check_circle:")
-        overfit = (read_json(runs_dir() / name / "config.json") or {}).get("overfit", 0)
+        overfit = _json_dict(runs_dir() / name / "config.json").get("overfit", 0)
+        overfit = overfit if isinstance(overfit, int) and not isinstance(overfit, bool) else 0
         advice = diagnosis(c, overfit)
         if advice:
             getattr(st, advice[0])(advice[1], icon=":material/lightbulb:")
@@ -548,7 +618,9 @@ def _outcome(name: str, c: RunCurves, status: str, jobs: dict[str, Job]) -> None
         st.error(f"Failed: {message or 'the training process stopped with an error'}", icon=":material/error:")
     elif status == "cancelled":
         st.info(f"Cancelled: {message or 'stopped by the user'}.", icon=":material/stop_circle:")
-    elif status in ("interrupted", "stalled"):
+    elif status == "unreadable":
+        st.error(f"Unreadable: {message or 'a file in this run folder is damaged'}.", icon=":material/error:")
+    elif status == "interrupted":
         st.warning(f"{status.capitalize()}: {message or 'no news from this run for a while'}.",
                    icon=":material/warning:")
     if status in ("failed", "interrupted") and c.end is None:

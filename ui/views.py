@@ -5,21 +5,25 @@ spec JSON + settings); formatting from explorer.report; figures from explorer.ch
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import pandas as pd
 import streamlit as st
 
-from explorer import charts
+from explorer import charts, diagram
 from explorer.analysis import Analysis, analyze
 from explorer.presets import preset_info, preset_names, load_preset
-from explorer.report import csv_text, format_bytes, format_count, memtable_text
+from explorer.report import csv_text, format_bytes, format_bytes_short, format_count, format_short, memtable_text
+from explorer.errors import UserError
 from explorer.spec import NetworkSpec, SpecError
+from explorer.text import slug
+from explorer.text import markdown_plain
 from ui import state
 from ui.sidebar import OPTIMIZER_LABELS, pytorch_source
 
-TABS = ("Layers", "Memory table", "Charts", "Training memory", "PyTorch code")
+TABS = ("Layers", "Diagram", "Memory table", "Charts", "Training memory", "PyTorch code")
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,9 @@ def _analyse(spec_json: str, batch: int, dtype: str, optimizer: str) -> tuple[st
     costs one analysis, not one per rerun."""
     try:
         return "ok", analyze(NetworkSpec.from_json(spec_json), batch=batch, dtype=dtype, optimizer=optimizer)
-    except SpecError as e:
-        return "error", dict(message=e.message, block_index=e.block_index, block_type=e.block_type, field=e.field)
+    except UserError as e:  # a SpecError (BudgetError included), or a ConfigError (a bad budget variable)
+        return "error", dict(message=e.message, block_index=getattr(e, "block_index", None),
+                             block_type=getattr(e, "block_type", None), field=getattr(e, "field", None))
     except Exception as e:  # a bug in a formula: say so in one line, never a traceback
         return "error", dict(message=f"the analysis failed unexpectedly ({type(e).__name__}: {e}); "
                                      f"undo the last change", block_index=None, block_type=None, field=None)
@@ -82,9 +87,10 @@ def header(spec: NetworkSpec) -> None:
     if spec.name in preset_names():
         title = preset_info(spec.name).title
         edited = " (edited)" if spec != load_preset(spec.name) else ""
-    st.title(title + edited)
+    st.title(markdown_plain(title) + edited, anchor=False)
     shape = "×".join(map(str, spec.input))
-    st.caption(f"{spec.description + ' · ' if spec.description else ''}Input {shape} per image · "
+    about = markdown_plain(spec.description, max_len=300) + " · " if spec.description else ""
+    st.caption(f"{about}Input {shape} per image · "
                f"{spec.num_classes:,} classes · {len(spec.blocks)} blocks")
 
 
@@ -111,21 +117,25 @@ def _sentence(text: str) -> str:
 
 
 def totals(a: Analysis) -> None:
+    """The four headline numbers, compact so a 1024-px projector shows them whole (exact in the help)."""
     t, b = a.totals, a.batch
     cols = st.columns(4)
-    cols[0].metric("Parameters", format_count(t.params), border=True,
-                   help=f"Every weight and bias (PyTorch's count); trainable {format_count(t.trainable_params)}. "
-                        f"Stored: {format_bytes(t.param_bytes)} in {a.dtype}.")
-    cols[1].metric("MACs per image", charts.format_macs(t.macs), border=True,
+    cols[0].metric("Parameters", format_short(t.params), border=True,
+                   help=f"{format_count(t.params)} weights and biases (PyTorch's count); trainable "
+                        f"{format_count(t.trainable_params)}. Stored: {format_bytes(t.param_bytes)} in {a.dtype}.")
+    cols[1].metric("MACs / image", format_short(t.macs), border=True,
                    help=f"{format_count(t.macs)} multiply-accumulates of the conv and linear layers, bias "
-                        f"excluded (1 GMAC = 10⁹). FLOPs = 2 × MACs = {format_count(t.flops)}.")
-    cols[2].metric(f"Activations (B = {b:,})", format_bytes(t.activation_bytes), border=True,
+                        f"excluded (K = 10³, M = 10⁶, G = 10⁹). FLOPs = 2 × MACs = {format_count(t.flops)}.")
+    cols[2].metric("Activations", format_bytes_short(t.activation_bytes), border=True,
                    help=f"Memory of every layer's output at batch size B: {format_count(t.activations)} "
-                        f"values per image × {a.dtype_size} bytes ({a.dtype}) × {b:,}. Forward pass only.")
-    cols[3].metric(f"Training memory (B = {b:,})", format_bytes(t.memory.total), border=True,
-                   help=f"At batch size B = {b:,}: parameters + buffers + gradients + optimizer state + "
-                        "activations saved for backward + workspace; see the Training memory tab.")
-    st.caption(f"Output {charts.shape_text(a.output_shape)} per image · batch {b:,} · {a.dtype} · "
+                        f"values per image × {a.dtype_size} bytes ({a.dtype}) × {b:,} = "
+                        f"{format_bytes(t.activation_bytes)}. Forward pass only.")
+    cols[3].metric("Training memory", format_bytes_short(t.memory.total), border=True,
+                   help=f"{format_bytes(t.memory.total)} at batch size B = {b:,}: parameters + buffers + "
+                        "gradients + optimizer state + activations saved for backward + workspace; see the "
+                        "Training memory tab.")
+    st.caption(f"{format_count(t.params)} parameters · {format_count(t.macs)} MACs per image · output "
+               f"{charts.shape_text(a.output_shape)} · batch {b:,} · {a.dtype} · "
                f"{OPTIMIZER_LABELS.get(a.optimizer, a.optimizer)}")
 
 
@@ -141,7 +151,8 @@ def lazy_tabs(labels, key: str, renderers, *args) -> None:
 
 
 def tabs(spec: NetworkSpec, a: Analysis) -> None:
-    lazy_tabs(TABS, state.VIEW, (layer_table, memory_table, charts_view, training_memory, code_view), spec, a)
+    lazy_tabs(TABS, state.VIEW, (layer_table, diagram_view, memory_table, charts_view, training_memory, code_view),
+              spec, a)
 
 
 COLUMN_HELP = {
@@ -197,7 +208,7 @@ def layer_table(spec: NetworkSpec, a: Analysis) -> None:
     st.caption("Params include biases · MACs exclude bias, FLOPs = 2 × MACs · activations are output "
                "values per image, memory at the batch size · receptive field in input pixels. "
                "Select a row to edit its block in the sidebar.")
-    st.download_button("Download this table (CSV)", csv_text(a), file_name=f"{spec.name}-layers.csv",
+    st.download_button("Download this table (CSV)", csv_text(a), file_name=f"{slug(spec.name)}-layers.csv",
                        mime="text/csv", on_click="ignore", icon=":material/download:", key="b.dl.csv")
 
 
@@ -256,3 +267,33 @@ def code_view(spec: NetworkSpec, a: Analysis) -> None:
         return
     st.caption("Standalone PyTorch: needs only torch; each line notes its output shape.")
     st.code(source, language="python", line_numbers=True, height=640)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _svg(dot: str) -> bytes:
+    return diagram.dot_to_svg(dot)
+
+
+def diagram_view(spec: NetworkSpec, a: Analysis) -> None:
+    """The network as a Graphviz diagram (drawn in the browser), coloured by a chosen share."""
+    c1, c2, c3 = st.columns([3, 2, 2])
+    color_by = c1.segmented_control("Colour by share of", list(diagram.METRICS), default="params",
+                                    key=state.W_DIAGRAM + "color", format_func=diagram.METRICS.get) or "params"
+    expand = c2.toggle("Show branches inside blocks", True, key=state.W_DIAGRAM + "expand")
+    across = c3.toggle("Left to right", False, key=state.W_DIAGRAM + "lr")
+    options = diagram.DiagramOptions(color_by=color_by, selected=state.selected() if spec.blocks else None,
+                                     expand=expand, direction="LR" if across else "TB")
+    dot = diagram.network_dot(a, spec, options)
+    st.caption("Darker blocks hold a larger share; the block selected in the sidebar is outlined in red; "
+               "edges carry the tensor shape (channels × height × width per image).")
+    st.graphviz_chart(dot, width="content")
+    d1, d2 = st.columns(2)
+    name = slug(spec.name)
+    d1.download_button("Download .dot", dot, file_name=f"{name}.dot", mime="text/vnd.graphviz",
+                       icon=":material/download:", on_click="ignore", key=state.W_DIAGRAM + "dot")
+    if diagram.has_svg():
+        d2.download_button("Download SVG", functools.partial(_svg, dot), file_name=f"{name}.svg",
+                           mime="image/svg+xml", icon=":material/image:", on_click="ignore",
+                           key=state.W_DIAGRAM + "svg")
+    else:
+        d2.caption("SVG download: install Graphviz on the server (apt-get install graphviz).")

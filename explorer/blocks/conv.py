@@ -6,7 +6,7 @@ from torch import nn
 
 from explorer.blocks._common import (check_divisible, conv_params_text, f_bias, f_kernel, f_out_channels,
                                      f_padding, f_stride, padding_value, spatial, window, window_formula)
-from explorer.registry import BlockDef, Field, Params, Shape, ShapeProblem, Warn, register
+from explorer.registry import BlockDef, Branches, Field, Params, Shape, ShapeProblem, Warn, register
 
 
 # conv ----------------------------------------------------------------------------------------
@@ -94,6 +94,10 @@ register(BlockDef(
     build=lambda s, p: SeparableConv(s[0], p["out_channels"], p["kernel"], p["stride"], p["padding"], p["norm"]),
     formula=_sep_formula,
     memtable_label=lambda i, o, p: f"SEPCONV{p['kernel']}-{p['out_channels']}",
+    branches=lambda i, o, p: Branches(paths=((f"{p['kernel']}x{p['kernel']} depthwise s{p['stride']}",
+                                              *(("BN",) if p["norm"] else ()), "ReLU",
+                                              f"1x1 pointwise → {o[0]}", *(("BN",) if p["norm"] else ()),
+                                              "ReLU"),), merge=""),
 ))
 
 
@@ -139,4 +143,8 @@ register(BlockDef(
     build=lambda s, p: MLPConv(s[0], p["channels"], p["kernel"], p["stride"], p["padding"]),
     formula=_mlp_formula,
     memtable_label=lambda i, o, p: f"MLPCONV{p['kernel']}-{p['channels'][-1]}",
+    branches=lambda i, o, p: Branches(paths=(tuple(
+        x for j, c in enumerate(p["channels"])
+        for x in ((f"{p['kernel']}x{p['kernel']} conv → {c}" if j == 0 else f"1x1 conv → {c}"), "ReLU")),),
+        merge=""),
 ))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from explorer.blocks._common import spatial, window
-from explorer.registry import BlockDef, Field, Params, Shape, Warn, register
+from explorer.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 class DenseLayer(nn.Module):
@@ -72,6 +72,14 @@ def _transition_out(shape: Shape, p: Params, warn: Warn) -> Shape:
             window(w, 2, 2, 0, what="window", warn=warn))
 
 
+def _dense_branches(i: Shape, o: Shape, p: Params) -> Branches:
+    k, n = p["growth_rate"], p["num_layers"]
+    layers = tuple(f"layer {j + 1}: BN-ReLU-1x1-BN-ReLU-3x3 → +{k}" for j in range(min(n, 4)))
+    if n > 4:
+        layers = layers[:3] + (f"... {n - 3} more layers, +{k} each",)
+    return Branches(paths=(layers, ()), merge="concat")
+
+
 register(BlockDef(
     type="denseblock", title="Dense block", family="composite",
     description="DenseNet: each layer (BN-ReLU-1x1 conv-BN-ReLU-3x3 conv) receives all earlier "
@@ -84,6 +92,7 @@ register(BlockDef(
     build=lambda s, p: DenseBlock(s[0], p["num_layers"], p["growth_rate"], p["bn_size"], p["drop_rate"]),
     formula=lambda i, o, p: f"{i[0]} + {p['num_layers']}*{p['growth_rate']} = {o[0]} channels",
     memtable_label=lambda i, o, p: f"DENSE{p['num_layers']}-{o[0]}",
+    branches=_dense_branches,
 ))
 
 register(BlockDef(
@@ -96,4 +105,5 @@ register(BlockDef(
     build=lambda s, p: Transition(s[0], _transition_channels(s[0], p)),
     formula=lambda i, o, p: f"1x1 conv {i[0]} -> {o[0]}, avgpool 2: {i[1]} -> {o[1]}",
     memtable_label=lambda i, o, p: f"TRANSITION-{o[0]}",
+    branches=lambda i, o, p: Branches(paths=(("BN", "ReLU", f"1x1 conv → {o[0]}", "2x2 avg pool"),), merge=""),
 ))

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from explorer.blocks._common import spatial
-from explorer.registry import BlockDef, Field, Params, Shape, Warn, register
+from explorer.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 class ConvNormReLU(nn.Module):
@@ -59,6 +59,14 @@ def _formula(i: Shape, o: Shape, p: Params) -> str:
             f"1x1-{p['ch5x5red']} -> {k}x{k}-{p['ch5x5']} | pool3 -> 1x1-{p['pool_proj']}] = {o[0]} channels")
 
 
+def _branches(i: Shape, o: Shape, p: Params) -> Branches:
+    k = p["branch3_kernel"]
+    return Branches(paths=((f"1x1 conv → {p['ch1x1']}",),
+                           (f"1x1 conv → {p['ch3x3red']}", f"3x3 conv → {p['ch3x3']}"),
+                           (f"1x1 conv → {p['ch5x5red']}", f"{k}x{k} conv → {p['ch5x5']}"),
+                           ("3x3 max pool", f"1x1 conv → {p['pool_proj']}")), merge="concat")
+
+
 register(BlockDef(
     type="inception", title="Inception", family="composite",
     description="GoogLeNet module: 1x1, 3x3 and 5x5 convolutions and a pooling path in parallel, "
@@ -77,4 +85,5 @@ register(BlockDef(
     build=lambda s, p: Inception(s[0], *(p[k] for k in _NAMES), branch3_kernel=p["branch3_kernel"], norm=p["norm"]),
     formula=_formula,
     memtable_label=lambda i, o, p: f"INCEPTION-{o[0]}",
+    branches=_branches,
 ))

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from explorer.blocks._common import spatial, window
-from explorer.registry import BlockDef, Field, Params, Shape, Warn, register
+from explorer.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 class Fire(nn.Module):
@@ -37,6 +37,9 @@ register(BlockDef(
             Field("expand3x3", "int", 64, "3x3 expand filters", min=1, max=8192)),
     output_shape=lambda s, p, warn: (p["expand1x1"] + p["expand3x3"],) + spatial(s, "fire")[1:],
     build=lambda s, p: Fire(s[0], p["squeeze"], p["expand1x1"], p["expand3x3"]),
+    branches=lambda i, o, p: Branches(stem=(f"1x1 squeeze → {p['squeeze']}", "ReLU"),
+                                      paths=((f"1x1 expand → {p['expand1x1']}", "ReLU"),
+                                             (f"3x3 expand → {p['expand3x3']}", "ReLU")), merge="concat"),
     formula=lambda i, o, p: (f"squeeze 1x1-{p['squeeze']}, expand [1x1-{p['expand1x1']} | "
                              f"3x3-{p['expand3x3']}] = {o[0]} channels"),
     memtable_label=lambda i, o, p: f"FIRE-{o[0]}",
@@ -94,6 +97,11 @@ register(BlockDef(
     build=lambda s, p: InvertedResidual(s[0], p["out_channels"], p["stride"], p["expand_ratio"]),
     formula=_invres_formula,
     memtable_label=lambda i, o, p: f"INVRES-{o[0]}",
+    branches=lambda i, o, p: Branches(
+        paths=((f"1x1 expand → {int(round(i[0] * p['expand_ratio']))}", "BN", "ReLU6",
+                f"3x3 depthwise s{p['stride']}", "BN", "ReLU6", f"1x1 project → {o[0]}", "BN"),)
+        + (((),) if p["stride"] == 1 and i[0] == o[0] else ()),
+        merge="+" if p["stride"] == 1 and i[0] == o[0] else ""),
 ))
 
 
@@ -129,4 +137,6 @@ register(BlockDef(
                              f"params 2*{i[0]}*{_squeeze(i[0], p)} + {i[0] + _squeeze(i[0], p)} = "
                              f"{2 * i[0] * _squeeze(i[0], p) + i[0] + _squeeze(i[0], p):,}"),
     memtable_label=lambda i, o, p: f"SE-{o[0]}",
+    branches=lambda i, o, p: Branches(paths=(("global avg pool", f"FC → {_squeeze(i[0], p)}", "ReLU",
+                                              f"FC → {i[0]}", "sigmoid"), ()), merge="×"),
 ))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from explorer.blocks._common import check_divisible, spatial, window
-from explorer.registry import BlockDef, Field, Params, Shape, Warn, register
+from explorer.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
@@ -72,6 +72,27 @@ def _mid(p: Params) -> int:
     return p["mid_channels"] or max(1, p["out_channels"] // 4)
 
 
+def _shortcut_path(i: Shape, p: Params) -> tuple[str, ...]:
+    """The shortcut as drawn: the identity (an empty path) or its 1x1 projection."""
+    if p["stride"] == 1 and i[0] == p["out_channels"]:
+        return ()
+    return (f"1x1 conv s{p['stride']} → {p['out_channels']}", "BN")
+
+
+def _residual_branches(i: Shape, o: Shape, p: Params) -> Branches:
+    s = f" s{p['stride']}" if p["stride"] > 1 else ""
+    main = (f"3x3 conv{s} → {o[0]}", "BN", "ReLU", f"3x3 conv → {o[0]}", "BN")
+    return Branches(paths=(main, _shortcut_path(i, p)), merge="+", after=("ReLU",))
+
+
+def _bottleneck_branches(i: Shape, o: Shape, p: Params) -> Branches:
+    s = f" s{p['stride']}" if p["stride"] > 1 else ""
+    g = f" g{p['groups']}" if p["groups"] > 1 else ""
+    mid = _mid(p)
+    main = (f"1x1 conv → {mid}", "BN", "ReLU", f"3x3 conv{s}{g} → {mid}", "BN", "ReLU", f"1x1 conv → {o[0]}", "BN")
+    return Branches(paths=(main, _shortcut_path(i, p)), merge="+", after=("ReLU",))
+
+
 def _shortcut_text(i: Shape, p: Params) -> str:
     if p["stride"] == 1 and i[0] == p["out_channels"]:
         return "identity shortcut"
@@ -88,6 +109,7 @@ register(BlockDef(
     build=lambda s, p: BasicResidual(s[0], p["out_channels"], p["stride"]),
     formula=lambda i, o, p: f"relu(F(x) + x), F = 2x conv3x3-{p['out_channels']} + BN; {_shortcut_text(i, p)}",
     memtable_label=lambda i, o, p: f"RES-{p['out_channels']}",
+    branches=_residual_branches,
 ))
 
 register(BlockDef(
@@ -105,4 +127,5 @@ register(BlockDef(
                              f"{'/g' + str(p['groups']) if p['groups'] > 1 else ''}, 1x1-{p['out_channels']} "
                              f"+ BN; {_shortcut_text(i, p)}"),
     memtable_label=lambda i, o, p: f"BOTTLENECK-{p['out_channels']}",
+    branches=_bottleneck_branches,
 ))

@@ -9,7 +9,9 @@ Offline sets (no network, no files): mnist5k (5,000 real MNIST digits shipped wi
 digits (scikit-learn's 8x8 digits), shapes (generated here, with ground-truth masks).
 torchvision sets (mnist, fashionmnist, cifar10, cifar100, svhn) are read from a data root
 (default $CNN_EXPLORER_DATA or ~/.cache/cnn-explorer/data) and downloaded there when missing and
-`download` is on; their official test split is the validation split. "folder" reads the user's
+`download` is on; their official test split is the validation split. Pickled and .mat files are
+read only when their published checksums match (explorer.data.formats). The web app reads only
+under the allowed data roots (explorer.data.roots, CNN_EXPLORER_DATA_ROOTS). "folder" reads the user's
 own images (one sub-folder per class).
 
 Loaded datasets are cached in-process (they are immutable: do not modify the tensors in place).
@@ -32,6 +34,7 @@ from explorer.data.shapes import DEFAULT_COUNT as SHAPES_COUNT
 from explorer.data.shapes import SHAPE_CLASSES
 from explorer.data.torchvision_sets import (CIFAR10_NAMES, CIFAR100_NAMES, FASHION_NAMES, FOLDER_IMAGE_SIZE,
                                             MAX_FOLDER_IMAGES, default_data_root)
+from explorer.errors import DataError
 from explorer.spec import SpecError
 
 __all__ = ["DatasetInfo", "TensorDataset", "DEFAULT_DATASET", "list_datasets", "dataset_info", "load_dataset",
@@ -212,7 +215,9 @@ def load_dataset(name: str, data_root: str | Path | None = None, val_fraction: f
     deterministic by seed; ignored by the torchvision sets, whose official test split is the
     validation split. seed: the split (and, for "shapes", the generated images; for "folder",
     which images are kept above the cap). download: fetch missing torchvision files (needs
-    network); without them a SpecError says where to put which files. max_train: keep only this
+    network); without them a DataError says where to put which files (DataError also for files
+    that are not the official ones, damaged files and unusable folders; the web app first checks
+    a typed data root with explorer.data.roots.resolve_data_root). max_train: keep only this
     many training images (stratified, deterministic), e.g. for "overfit a tiny subset"; mean and
     std are then those of the subset. image_size: side of the square images "folder" makes.
 
@@ -220,13 +225,12 @@ def load_dataset(name: str, data_root: str | Path | None = None, val_fraction: f
     """
     key = _canonical(name)
     if key in TORCHVISION_SETS:
-        root = Path(data_root).expanduser() if data_root is not None else default_data_root()
-        root_key: str | None = str(root.resolve())
+        root_key: str | None = _root_key(data_root if data_root is not None else default_data_root())
     elif key == "folder":
         if data_root is None:
-            raise SpecError("The image-folder dataset needs a data root: the folder that holds one sub-folder "
-                            "per class (--data-root DIR).", field="data_root")
-        root_key = str(Path(data_root).expanduser().resolve())
+            raise DataError("The image-folder dataset needs a data root: the folder that holds one sub-folder "
+                            "per class (--data-root DIR).")
+        root_key = _root_key(data_root)
     else:
         root_key = None   # offline sets need no files
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
@@ -240,6 +244,14 @@ def load_dataset(name: str, data_root: str | Path | None = None, val_fraction: f
                         field="image_size")
     return _load_cached(key, root_key, float(val_fraction), int(seed), bool(download), max_train,
                         image_size if key == "folder" else FOLDER_IMAGE_SIZE)
+
+
+def _root_key(data_root: str | Path) -> str:
+    """The resolved data root as the cache key; DataError for text that is not a usable path."""
+    try:
+        return str(Path(data_root).expanduser().resolve())
+    except (OSError, RuntimeError, ValueError, TypeError) as e:   # NUL byte, symlink loop, not a str
+        raise DataError(f"The data root {str(data_root)[:200]!r} is not a usable folder path ({e}).") from None
 
 
 def clear_cache() -> None:
@@ -296,8 +308,8 @@ def _load_folder(root: Path, size: int, seed: int) -> tuple[torch.Tensor, torch.
         labels = np.delete(labels, bad)
     counts = np.bincount(labels, minlength=len(class_names))
     if len(labels) < 2 or (counts > 0).sum() < 2:
-        raise SpecError(f"Image folder {root} has fewer than two classes with readable images. "
-                        + "; ".join(notes), field="data_root")
+        raise DataError(f"Image folder {root} has fewer than two classes with readable images. "
+                        + "; ".join(notes))
     for note in notes:
         warnings.warn(f"Image folder {root}: {note}.", stacklevel=4)   # at the caller of load_dataset
     desc = (f"{len(labels):,} images from {root} in {len(class_names)} classes, resized and centre-cropped to "

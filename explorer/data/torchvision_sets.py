@@ -1,26 +1,27 @@
-"""Datasets read through torchvision: MNIST, Fashion-MNIST, CIFAR-10/100, SVHN, an image folder.
+"""Datasets read from a data root: MNIST, Fashion-MNIST, CIFAR-10/100, SVHN, an image folder.
 
-Files live under a data root in torchvision's own layout (FILE_LAYOUT below), are downloaded
-there on demand when `download` is on and the network is reachable, and are read into uint8
-tensors (N, C, H, W). When they are missing and cannot be downloaded, a SpecError says which
-files to put where.
+Owns: where each torchvision set's files go (FILE_LAYOUT), downloading them with torchvision,
+reading them safely into uint8 tensors (N, C, H, W), and reading an image folder.
 
-Integrity checks. torchvision checks the MD5 of every CIFAR batch file and SVHN .mat file
-against the official release before reading it. We check only that the files are present (and
-then that they parse): downloads are still verified, because torchvision checks the MD5 of the
-downloaded archive, but a copy the user placed by hand, or a tiny file a test writes in the
-same format, is read instead of being refused (or, worse, re-downloaded over). This is done by
-small subclasses that override only the presence check (`_check_integrity`, `_load_meta`,
-`download`); reading stays torchvision's. MNIST and Fashion-MNIST need nothing: torchvision
-only checks that their raw idx files exist.
+Files live under a data root in torchvision's own layout, are downloaded there on demand when
+`download` is on and the network is reachable (torchvision checks the MD5 of each download),
+and are then read by this project's own readers (explorer.data.formats), never by
+torchvision's, which unpickle CIFAR batches with pickle.load:
+- CIFAR-10/100 (pickles) and SVHN (.mat) files are read only after their MD5s equal the ones
+  torchvision publishes (expected_checksums); any other file is refused with a DataError before
+  a byte of it is unpickled or inflated, and CIFAR pickles then go through an unpickler that
+  builds only numpy arrays and builtins.
+- MNIST and Fashion-MNIST idx files are parsed with their header checked against their length.
+When files are missing and cannot be downloaded, a DataError says which files to put where.
+
+An image folder is scanned by explorer.data.roots.scan_image_folder (no links out of the
+folder, entry and time limits); images are decoded with a pixel limit from the header.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-import pickle
-import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.spec import SpecError
+from explorer.data.formats import (MAX_IDX_BYTES, MAX_PICKLE_BYTES, read_cifar_batch, read_idx, read_verified,
+                                   verify_checksums)
+from explorer.errors import DataError
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -86,62 +89,76 @@ def default_data_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cnn-explorer" / "data"
 
 
-# --- presence-only subclasses (see the module docstring) -------------------------------------
+# Image files an image folder may hold (torchvision.datasets.folder.IMG_EXTENSIONS) and the PIL
+# decoders allowed to open them (no EPS/PDF/exotic plugins).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_FORMATS = ("JPEG", "PNG", "PPM", "BMP", "TIFF", "WEBP")
+MAX_FOLDER_PIXELS = 36_000_000   # width x height of one folder image, from its header (6000 x 6000)
+
 
 def _tv():
     import torchvision.datasets as tvd
     return tvd
 
 
-def _lenient_classes():
+def expected_checksums(name: str) -> dict[str, str]:
+    """{path relative to the data root: published MD5} of the files of a set that must be
+    checksum-verified before reading (CIFAR pickles, SVHN .mat files); {} for MNIST-style sets.
+    Read from torchvision's dataset classes (train_list, test_list, meta, split_list)."""
     tvd = _tv()
-
-    class _PresenceCheckedCifar:
-        def _check_integrity(self) -> bool:
-            return all(os.path.isfile(os.path.join(self.root, self.base_folder, f))
-                       for f, _md5 in self.train_list + self.test_list)
-
-        def _load_meta(self) -> None:
-            path = os.path.join(self.root, self.base_folder, self.meta["filename"])
-            if not os.path.isfile(path):
-                raise RuntimeError(f"Dataset metadata file {path} not found")
-            with open(path, "rb") as f:
-                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-
-    class CIFAR10(_PresenceCheckedCifar, tvd.CIFAR10):
-        pass
-
-    class CIFAR100(_PresenceCheckedCifar, tvd.CIFAR100):
-        pass
-
-    class SVHN(tvd.SVHN):
-        def _check_integrity(self) -> bool:
-            return os.path.isfile(os.path.join(self.root, self.filename))
-
-        def download(self) -> None:
-            if not self._check_integrity():
-                super().download()
-
-    return {"mnist": tvd.MNIST, "fashionmnist": tvd.FashionMNIST, "cifar10": CIFAR10,
-            "cifar100": CIFAR100, "svhn": SVHN}
+    if name in ("cifar10", "cifar100"):
+        cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
+        files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
+        return {f"{cls.base_folder}/{f}": md5 for f, md5 in files}
+    if name == "svhn":
+        return {tvd.SVHN.split_list[s][1]: tvd.SVHN.split_list[s][2] for s in ("train", "test")}
+    return {}
 
 
-# --- the torchvision sets ---------------------------------------------------------------------
+# --- downloading --------------------------------------------------------------------------------
 
 def missing_files(name: str, root: Path) -> list[Path]:
     return [root / rel for rel in FILE_LAYOUT[name] if not (root / rel).is_file()]
 
 
 def _unpack_gz(name: str, root: Path) -> None:
-    """MNIST-style raw files left as .gz next to where torchvision expects them: gunzip them."""
+    """MNIST-style raw files left as .gz next to where torchvision expects them: gunzip them,
+    stopping at MAX_IDX_BYTES (a small .gz can inflate to fill the disk)."""
     for path in missing_files(name, root):
         gz = path.with_name(path.name + ".gz")
-        if gz.is_file():
-            tmp = path.with_name(path.name + ".part")
+        if not gz.is_file():
+            continue
+        tmp = path.with_name(path.name + ".part")
+        try:
             with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+                while chunk := src.read(2**20):
+                    if dst.tell() + len(chunk) > MAX_IDX_BYTES:
+                        raise DataError(f"{gz} unpacks to more than {MAX_IDX_BYTES:,} bytes: it is not an "
+                                        f"MNIST-style file. Replace it with the official one.")
+                    dst.write(chunk)
             tmp.replace(path)
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise DataError(f"{gz} cannot be unpacked ({e}). Replace it with the official file.") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _download(name: str, root: Path) -> None:
+    """Fetch the missing files with torchvision's own download code (it checks each archive's
+    MD5), without letting torchvision read them."""
+    tvd = _tv()
+    cls = {"mnist": tvd.MNIST, "fashionmnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10,
+           "cifar100": tvd.CIFAR100, "svhn": tvd.SVHN}[name]
+    root.mkdir(parents=True, exist_ok=True)
+    splits = [s for s in ("train", "test") if not (root / cls.split_list[s][1]).is_file()] \
+        if name == "svhn" else [None]
+    for split in splits:
+        loader = cls.__new__(cls)           # download() needs only these fields, not __init__'s reading
+        loader.root = str(root)
+        if split:
+            loader.split = split
+            loader.url, loader.filename, loader.file_md5 = cls.split_list[split]
+        loader.download()
 
 
 def _layout_text(name: str, root: Path) -> str:
@@ -192,114 +209,154 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
         return f"cannot reach {parts.hostname}:{port} ({_short(e)})"
 
 
+# --- reading ------------------------------------------------------------------------------------
+
+def _read_mnist(root: Path, folder: str) -> list[np.ndarray]:
+    """[x_train (N, 1, 28, 28), y_train, x_test, y_test] of MNIST-style idx files."""
+    out = []
+    for part in ("train", "t10k"):
+        x = read_idx(root / folder / "raw" / f"{part}-images-idx3-ubyte")
+        y = read_idx(root / folder / "raw" / f"{part}-labels-idx1-ubyte")
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+            raise DataError(f"{folder} {part} files under {root} hold images {x.shape} and labels {y.shape}; "
+                            f"MNIST-style files hold N x 28 x 28 images and N labels.")
+        out += [x[:, None], y.astype(np.int64)]
+    return out
+
+
+def _read_svhn(root: Path, md5s: dict[str, str]) -> list[np.ndarray]:
+    """[x_train (N, 3, 32, 32), y_train, x_test, y_test]; the bytes parsed are the bytes whose MD5
+    is checked (SVHN's train file is 182 MB, so it is briefly in memory twice)."""
+    import io
+
+    import scipy.io
+
+    out = []
+    for split in ("train", "test"):
+        name = f"{split}_32x32.mat"
+        blob = read_verified(root / name, md5s.get(name), 2 * MAX_PICKLE_BYTES, "SVHN file")   # 512 MiB cap
+        mat = scipy.io.loadmat(io.BytesIO(blob))
+        x, y = mat.get("X"), mat.get("y")
+        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[:3] != (32, 32, 3) or \
+                not isinstance(y, np.ndarray) or y.size != x.shape[3]:
+            raise DataError(f"SVHN {split}_32x32.mat under {root} holds no 32x32x3xN 'X' and N labels 'y'.")
+        labels = y.astype(np.int64).reshape(-1)
+        labels[labels == 10] = 0                                  # SVHN's label 10 is the digit 0
+        out += [x.transpose(3, 2, 0, 1), labels]                  # (H, W, C, N) -> (N, C, H, W)
+    return out
+
+
+def _read_cifar(name: str, root: Path, md5s: dict[str, str]) -> list[np.ndarray]:
+    """[x_train (N, 3, 32, 32), y_train, x_test, y_test]; each batch's bytes checked against md5s."""
+    folder, key = ("cifar-10-batches-py", "labels") if name == "cifar10" else ("cifar-100-python", "fine_labels")
+    train_files = [f"data_batch_{i}" for i in range(1, 6)] if name == "cifar10" else ["train"]
+    test_files = ["test_batch"] if name == "cifar10" else ["test"]
+    out = []
+    for files in (train_files, test_files):
+        parts = [read_cifar_batch(root / folder / f, key, md5s.get(f"{folder}/{f}")) for f in files]
+        out += [np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])]
+    return out
+
+
+def _read_set(name: str, root: Path) -> list[np.ndarray]:
+    """The four arrays of a set whose files are all present; DataError for anything unusable."""
+    expected = expected_checksums(name)
+    verify_checksums(root, expected, TITLES[name], SOURCES[name])   # before any byte is unpickled
+    try:
+        if name in ("mnist", "fashionmnist"):
+            return _read_mnist(root, "MNIST" if name == "mnist" else "FashionMNIST")
+        return _read_svhn(root, expected) if name == "svhn" else _read_cifar(name, root, expected)
+    except DataError as e:
+        raise DataError(f"{e} Replace the {TITLES[name]} files with the official files ({SOURCES[name]}).") from None
+    except Exception as e:  # noqa: BLE001 - a damaged file of any kind is the same user error
+        raise DataError(f"{TITLES[name]} files under {root} could not be read ({_short(e)}). Replace them with "
+                        f"the official files ({SOURCES[name]}).") from None
+
+
 def load_torchvision(name: str, root: Path, download: bool
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x_train, y_train, x_test, y_test) of a torchvision set: uint8 (N, C, H, W), int64 (N,).
 
     The official test split is returned as the second pair (the caller uses it as validation).
+    DataError when files are missing (and cannot be downloaded), not the official ones, or damaged.
     """
     root = Path(root).expanduser()
     if name in ("mnist", "fashionmnist"):
         _unpack_gz(name, root)
     missing = missing_files(name, root)
     if missing and not download:
-        raise SpecError(_where_message(name, root, missing, None), field="data_root")
+        raise DataError(_where_message(name, root, missing, None))
     if missing:   # and download is on
         unreachable = probe(_download_url(name))
         if unreachable:
-            raise SpecError(_where_message(name, root, missing, unreachable), field="data_root")
-    classes = _lenient_classes()[name]
-    split_kw = (lambda train: {"split": "train" if train else "test"}) if name == "svhn" else \
-               (lambda train: {"train": train})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fetch = download and bool(missing)    # SVHN fetches one file per split; the others all at once
-            train = classes(str(root), download=fetch, **split_kw(True))
-            test = classes(str(root), download=fetch, **split_kw(False))
-    except Exception as e:   # network errors, torchvision's "not found", unreadable files
-        still_missing = missing_files(name, root)
-        if still_missing:
-            raise SpecError(_where_message(name, root, still_missing, _short(e)), field="data_root") from e
-        raise SpecError(f"{TITLES[name]} files under {root} could not be read ({_short(e)}). Replace them with "
-                        f"the official files ({SOURCES[name]}).", field="data_root") from e
-    out = []
-    for ds in (train, test):
-        if name in ("mnist", "fashionmnist"):
-            x = ds.data.unsqueeze(1)                                            # (N, 28, 28) -> (N, 1, 28, 28)
-            y = ds.targets
-        elif name == "svhn":
-            x = torch.from_numpy(np.ascontiguousarray(ds.data))                 # already (N, 3, 32, 32)
-            y = torch.from_numpy(np.asarray(ds.labels))
-        else:
-            x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # (N, 32, 32, 3) -> NCHW
-            y = torch.as_tensor(ds.targets)
-        out += [x.to(torch.uint8).contiguous(), y.to(torch.int64).reshape(-1)]
+            raise DataError(_where_message(name, root, missing, unreachable))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _download(name, root)
+        except Exception as e:   # noqa: BLE001 - network errors, a bad archive
+            raise DataError(_where_message(name, root, missing_files(name, root) or missing, _short(e))) from None
+        still = missing_files(name, root)
+        if still:
+            raise DataError(_where_message(name, root, still, "the download did not produce these files"))
+    arrays = _read_set(name, root)
     k = 100 if name == "cifar100" else 10
-    for y in (out[1], out[3]):
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= k):
-            raise SpecError(f"{TITLES[name]} files under {root} hold labels outside 0..{k - 1}: "
-                            f"they are not the official files.", field="data_root")
-    return out[0], out[1], out[2], out[3]
+    for y in (arrays[1], arrays[3]):
+        if y.size and (int(y.min()) < 0 or int(y.max()) >= k):
+            raise DataError(f"{TITLES[name]} files under {root} hold labels outside 0..{k - 1}: "
+                            f"they are not the official files.")
+    x_tr, y_tr, x_te, y_te = (torch.from_numpy(np.array(a, copy=True)) for a in arrays)   # own, writable
+    return (x_tr.to(torch.uint8).contiguous(), y_tr.to(torch.int64), x_te.to(torch.uint8).contiguous(),
+            y_te.to(torch.int64))
 
 
 # --- an image folder ----------------------------------------------------------------------------
 
-def _folder_class():
-    tvd = _tv()
-
-    class _ImageFolder(tvd.ImageFolder):
-        """ImageFolder that ignores hidden folders (.git, .ipynb_checkpoints) as classes."""
-
-        def find_classes(self, directory):
-            names = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
-            if not names:
-                raise FileNotFoundError(f"no class sub-folders in {directory}")
-            return names, {c: i for i, c in enumerate(names)}
-
-    return _ImageFolder, tvd.folder.IMG_EXTENSIONS
-
-
 def _read_image(path: str, size: int) -> np.ndarray | None:
-    """RGB uint8 (size, size, 3): shorter side resized to `size`, centre-cropped; None if unreadable."""
+    """RGB uint8 (size, size, 3): shorter side resized to `size`, centre-cropped; None if unreadable
+    or over MAX_FOLDER_PIXELS (checked from the header, before decoding: a decompression bomb)."""
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im = ImageOps.fit(im, (size, size), method=Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
-    except Exception:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=IMAGE_FORMATS) as im:
+                w, h = im.size
+                if w * h > MAX_FOLDER_PIXELS:
+                    return None
+                if im.format == "JPEG":
+                    im.draft("RGB", (4 * size, 4 * size))     # decode big JPEGs at a reduced scale
+                im = im.convert("RGB")
+                im = ImageOps.fit(im, (size, size), method=Image.Resampling.BILINEAR)
+                return np.asarray(im, dtype=np.uint8)
+    except Exception:  # noqa: BLE001 - any undecodable file is skipped with a note
         return None
 
 
 def scan_folder(root: Path) -> tuple[list[tuple[str, int]], tuple[str, ...], list[str]]:
-    """(samples [(path, class index)], class names, notes) of an image folder; SpecError if unusable."""
+    """(samples [(path, class index)], class names, notes) of an image folder; DataError if unusable."""
+    from explorer.data.roots import scan_image_folder
+
     root = Path(root).expanduser()
     how = ("Put the images in one sub-folder per class, e.g. DIR/cat/001.jpg and DIR/dog/002.png, and pass "
            "DIR as the data root.")
     if not root.is_dir():
-        raise SpecError(f"Image folder {root} does not exist or is not a folder. {how}", field="data_root")
-    image_folder, exts = _folder_class()
-    try:
-        ds = image_folder(str(root), allow_empty=True)
-    except FileNotFoundError:
-        raise SpecError(f"Image folder {root} has no class sub-folders. {how}", field="data_root") from None
-    counts = np.bincount([t for _, t in ds.samples], minlength=len(ds.classes))
+        raise DataError(f"Image folder {root} does not exist or is not a folder. {how}")
+    classes, files = scan_image_folder(root, IMAGE_EXTENSIONS)
+    if not classes:
+        raise DataError(f"Image folder {root} has no class sub-folders. {how}")
     notes = []
-    empty = [c for c, n in zip(ds.classes, counts) if n == 0]
+    empty = [c for c, f in zip(classes, files) if not f]
     if empty:
         notes.append(f"ignored {len(empty)} sub-folder(s) with no images ({', '.join(empty[:5])}"
                      f"{' ...' if len(empty) > 5 else ''})")
-    keep = [i for i, n in enumerate(counts) if n > 0]
+    keep = [i for i, f in enumerate(files) if f]
     if len(keep) < 2:
-        found = sum(counts)
-        raise SpecError(f"Image folder {root} needs at least two class sub-folders with images "
-                        f"({', '.join(exts)}); it has {len(keep)} with {found} image(s). {how}",
-                        field="data_root")
-    remap = {old: new for new, old in enumerate(keep)}
-    samples = [(p, remap[t]) for p, t in ds.samples if t in remap]
-    return samples, tuple(ds.classes[i] for i in keep), notes
+        found = sum(len(f) for f in files)
+        raise DataError(f"Image folder {root} needs at least two class sub-folders with images "
+                        f"({', '.join(IMAGE_EXTENSIONS)}); it has {len(keep)} with {found} image(s). {how}")
+    samples = [(path, new) for new, old in enumerate(keep) for path in files[old]]
+    return samples, tuple(classes[i] for i in keep), notes
 
 
 def read_images(paths: list[str], size: int) -> tuple[np.ndarray, list[int]]:

@@ -1,5 +1,12 @@
 """Reload what a run produced: its network with the best weights, and its validation images
-prepared exactly as the loop saw them (same split, same padding/resizing, same normalisation)."""
+prepared exactly as the loop saw them (same split, same padding/resizing, same normalisation).
+
+Owns: reading weights files. A weights file is never unpickled freely: safetensors files hold
+no code, and .pt/.pth/.bin state dicts load with torch.load(weights_only=True), which builds
+only tensors and containers and refuses any other global (a __reduce__ payload). Whatever is
+wrong with a file (damaged, truncated, not a state dict, a payload, wrong shapes) raises
+RunError with the path and what to do.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import torch
 from torch import nn
 
 from explorer.build import build
+from explorer.errors import RunError
 from explorer.spec import NetworkSpec, SpecError
 from explorer.training.config import TrainConfig
 from explorer.training.runs import read_json
@@ -38,17 +46,55 @@ def load_run_spec_config(run_dir: Path) -> tuple[NetworkSpec, TrainConfig]:
     return NetworkSpec.from_dict(spec_data), TrainConfig.from_dict(config_data)
 
 
-def load_run_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[NetworkSpec, nn.Module]:
-    """The trained network (best validation epoch) in eval mode."""
-    from safetensors.torch import load_file
+MAX_WEIGHTS_BYTES = 4 * 2**30    # 4 GiB: above the largest torchvision classifier (ViT-H/14, 2.5 GB)
 
+
+def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
+    """{name: tensor} on the CPU from a .safetensors file, or from a torch.save'd state dict
+    (any other suffix) loaded with weights_only=True; RunError for anything else."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise RunError(f"The weights file {path} cannot be read ({e.strerror or e}).") from None
+    if size > MAX_WEIGHTS_BYTES:
+        raise RunError(f"The weights file {path} is {size:,} bytes, more than the {MAX_WEIGHTS_BYTES:,} "
+                       f"accepted.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file (or refused payload) is the same user error
+        text = " ".join(str(e).split())[:300]
+        raise RunError(f"The weights file {path} cannot be loaded safely ({type(e).__name__}: {text}). Use a "
+                       f"state dict saved with safetensors or torch.save(model.state_dict()).") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]                   # a training checkpoint that wraps the state dict
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise RunError(f"The weights file {path} holds a {type(state).__name__}, not a state dict of named "
+                       f"tensors. Save one with torch.save(model.state_dict()) or safetensors.")
+    return state
+
+
+def load_run_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[NetworkSpec, nn.Module]:
+    """The trained network (best validation epoch) in eval mode; RunError for a missing,
+    damaged or mismatched checkpoint."""
     run_dir = Path(run_dir)
     spec, _ = load_run_spec_config(run_dir)
     path = run_dir / "checkpoint.safetensors"
     if not path.exists():
-        raise SpecError(f"{run_dir.name} has no checkpoint yet (it saves one after its first epoch)")
+        raise RunError(f"{run_dir.name} has no checkpoint yet (it saves one after its first epoch)")
     model = build(spec)
-    model.load_state_dict(load_file(str(path), device="cpu"))
+    state = load_state_dict_file(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:     # missing/unexpected keys, shape mismatches
+        text = " ".join(str(e).split())[:300]
+        raise RunError(f"The checkpoint {path} does not fit the run's network ({text}). The run folder was "
+                       f"changed after training; train it again.") from None
     return spec, model.to(device).eval()
 
 

@@ -1,16 +1,21 @@
-"""TrainConfig: every knob of a short training run, with its meaning and unit."""
+"""TrainConfig: every knob of a short training run, with its meaning, unit and allowed range.
+
+Owns: the validation of a training configuration (from the page, a config file or CLI flags);
+every bad value raises ConfigError naming the field. NaN, infinity and negative numbers never pass."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from explorer.spec import SpecError
+from explorer.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**63 - 1                 # torch.manual_seed takes at most a 64-bit value
 
 
 @dataclass(frozen=True)
@@ -34,12 +39,19 @@ class TrainConfig:
     seed: int = 0                     # seeds data split, init, shuffling, augmentation
     device: str = "auto"              # auto (cuda if available), cpu, cuda
     max_seconds: float | None = None  # stop after this wall time (the run still completes)
-    overfit: int = 0                  # > 0: train and validate on this many training images only
+    overfit: int = 0                  # > 0: train and validate on this many training images only, unaugmented
     log_every: int = 10               # optimizer steps between "step" events
 
     def validate(self) -> "TrainConfig":
         def bad(field: str, message: str):
-            raise SpecError(f"{field} {message}", field=field)
+            raise ConfigError(f"{field} {message}", field=field)
+
+        for f in fields(self):  # NaN and infinity compare false: refuse them before the range checks
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                bad(f.name, f"must be a finite number, got {value}")
+        if not isinstance(self.dataset, str) or not self.dataset.strip():
+            bad("dataset", "must name a dataset, e.g. mnist5k")
 
         if self.optimizer not in OPTIMIZERS:
             bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
@@ -67,6 +79,12 @@ class TrainConfig:
             bad("max_seconds", f"must be positive, got {self.max_seconds}")
         if self.overfit < 0:
             bad("overfit", f"must be 0 (off) or a number of images, got {self.overfit}")
+        if not 0 <= self.seed <= MAX_SEED:
+            bad("seed", f"must be from 0 to {MAX_SEED}, got {self.seed}")
+        if not 0 <= self.step_epochs <= 1000:
+            bad("step_epochs", f"must be from 0 to 1000 epochs, got {self.step_epochs}")
+        if self.overfit > 1_000_000:
+            bad("overfit", f"must be at most 1,000,000 images, got {self.overfit}")
         if not 1 <= self.log_every <= 10000:
             bad("log_every", f"must be from 1 to 10000, got {self.log_every}")
         if not 0 < self.gamma <= 1:
@@ -82,12 +100,13 @@ class TrainConfig:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "TrainConfig":
         if not isinstance(data, dict):
-            raise SpecError("a training config must be a JSON object")
+            raise ConfigError(f"a training config must be a JSON object, not {type(data).__name__}")
         known = {f.name: f for f in fields(TrainConfig)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise SpecError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(known)}",
-                            field=unknown[0])
+            names = ", ".join(repr(str(u)[:40]) for u in unknown[:5])
+            raise ConfigError(f"unknown training setting(s) {names}; known: {', '.join(known)}",
+                              field=str(unknown[0])[:40])
         values = {}
         for name, value in data.items():
             default = getattr(TrainConfig, name)
@@ -95,17 +114,25 @@ class TrainConfig:
                 ok = isinstance(value, bool)
             elif isinstance(default, int) and not isinstance(default, bool):
                 ok = isinstance(value, int) and not isinstance(value, bool)
-            elif isinstance(default, float):
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                value = float(value) if ok else value
-            elif name == "max_seconds":
-                ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            elif isinstance(default, float) or name == "max_seconds":
+                ok = (value is None and name == "max_seconds") or _as_float(value) is not None
+                value = value if value is None or not ok else _as_float(value)
             else:
                 ok = value is None or isinstance(value, str)
             if not ok:
-                raise SpecError(f"{name} has the wrong type: {value!r}", field=name)
+                raise ConfigError(f"{name} has the wrong type: {str(value)[:40]!r}", field=name)
             values[name] = value
         return TrainConfig(**values).validate()
 
     def with_changes(self, **changes: Any) -> "TrainConfig":
         return replace(self, **changes).validate()
+
+
+def _as_float(value: Any) -> float | None:
+    """An int or float as a float (None for bools, strings, and ints too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None

@@ -1,5 +1,9 @@
 """The training loop: small datasets live on the device as tensors, no DataLoader workers.
 
+Owns: one training run from setup to summary (train = _setup, then _epoch per epoch, each made
+of _step calls and one evaluation, then _finish), and turning every way a run can end (done,
+cancelled, diverged, out of memory, a full disk, any error) into a summary.json.
+
 One call of `train` runs one TrainConfig on one spec and writes a run directory (runs.py).
 On CUDA: bf16 autocast, channels_last, cudnn.benchmark. Losses and accuracies stay on the device
 between log steps, so the GPU is not synchronised every step.
@@ -9,12 +13,13 @@ start, or NaN, stops the run as diverged; out-of-memory stops it as failed with 
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +28,11 @@ from torch import nn
 from explorer.analysis import analyze
 from explorer.build import build
 from explorer.report import format_bytes
-from explorer.spec import NetworkSpec, SpecError
+from explorer.errors import ConfigError, UserError
+from explorer.spec import NetworkSpec
 from explorer.training.adapt import adapt_spec
 from explorer.training.config import TrainConfig
-from explorer.training.runs import MetricsWriter, write_json_atomic
+from explorer.training.runs import Heartbeat, MetricsWriter, write_json_atomic
 
 DIVERGENCE_FACTOR = 3.0     # stop when the loss exceeds 3x its first value (cs231n's rule of thumb)
 EVAL_BATCH = 1024
@@ -53,8 +59,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SpecError("device cuda was asked for but no CUDA GPU is available here; use auto or cpu",
-                        field="device")
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available here; use auto or cpu",
+                          field="device")
     return torch.device(name)
 
 
@@ -133,187 +139,268 @@ def _save_checkpoint(model: nn.Module, path: Path) -> None:
 
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
+    try:
+        save_file(state, str(tmp))
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a checkpoint behind
+        if not isinstance(e, OSError) and f"os error {errno.ENOSPC}" in str(e):  # safetensors' own error type
+            raise OSError(errno.ENOSPC, f"No space left on device writing {path.name}") from e
+        raise
+
+
+DISK_FULL = "the disk is full: the run stopped (free space in the runs folder and start it again)"
+
+
+@dataclass
+class _Loop:
+    """Everything one run needs between steps: set up once by _setup, advanced by _step/_epoch."""
+
+    spec: NetworkSpec
+    cfg: TrainConfig
+    run_dir: Path
+    emit: Callable[..., None]
+    device: torch.device
+    data: PreparedData
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    autocast: Callable[[], Any]
+    augment: Callable[..., torch.Tensor]
+    generator: torch.Generator
+    num_classes: int
+    expected: float                   # ln(classes): the loss of uniform guesses
+    predicted: int                    # predicted training memory (bytes)
+    steps_per_epoch: int
+    total_steps: int
+    step: int = 0
+    first_loss: float | None = None
+    best: float = -1.0
+    run_loss: torch.Tensor | None = None       # summed loss since the last log step (on the device)
+    run_correct: torch.Tensor | None = None
+    run_seen: int = 0
+    window_start: float = 0.0                  # perf_counter s; the images/s window
+    window_images: int = 0
+    train_start: float = 0.0                   # perf_counter s
+    eval_seconds: float = 0.0                  # time spent evaluating and checkpointing (s)
+    images_trained: int = 0
+    stop_reason: str | None = None
+    started: float = field(default_factory=time.time)  # unix s
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def n(self) -> int:
+        return len(self.data.x_train)
 
 
 def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
           on_event: Callable[[dict], None] | None = None) -> dict:
     """Train `spec` with `cfg`, writing everything into `run_dir`; returns the summary dict.
 
-    Never raises for a run that fails (bad config, diverged, out of memory): the summary says so.
+    Never raises for a run that fails (bad config, diverged, out of memory, a full disk): the
+    summary says so. A heartbeat thread marks the run alive while this function runs.
     """
-    from explorer.data import load_dataset
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = MetricsWriter(run_dir)
-    started = time.time()
-    summary: dict = {"status": "failed", "started": started, "best_val_acc": None, "epochs_done": 0,
+    summary: dict = {"status": "failed", "started": time.time(), "best_val_acc": None, "epochs_done": 0,
                      "dataset": cfg.dataset, "name": spec.name}
+    with Heartbeat(run_dir):
+        metrics = None
+        try:
+            metrics = MetricsWriter(run_dir)
 
-    def emit(event: str, **fields) -> None:
-        record = metrics.write(event, **fields)
-        if on_event:
-            on_event(record)
+            def emit(event: str, **fields) -> None:
+                record = metrics.write(event, **fields)
+                if on_event:
+                    on_event(record)
 
-    try:
-        cfg.validate()
-        device = resolve_device(cfg.device)
-        torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        # overfit mode: a stratified handful of training images, validated on themselves
-        dataset = load_dataset(cfg.dataset, data_root=cfg.data_root, val_fraction=cfg.val_fraction,
-                               seed=cfg.seed, max_train=cfg.overfit or None)
-        info = dataset.info
-        adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
-        spec = adapted.spec
-        write_json_atomic(run_dir / "spec.json", spec.to_dict())
-        write_json_atomic(run_dir / "config.json", cfg.to_dict())
-        x_train, y_train = dataset.x_train, dataset.y_train
-        x_val, y_val = dataset.x_val, dataset.y_val
-        if cfg.overfit:
-            x_val, y_val = x_train, y_train
-        data = PreparedData(
-            x_train=_fit_images(x_train, adapted.image_size, adapted.resize).to(device),
-            y_train=y_train.to(device), x_val=_fit_images(x_val, adapted.image_size, adapted.resize).to(device),
-            y_val=y_val.to(device),
-            mean=torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1),
-            std=torch.tensor(dataset.std, device=device).view(1, -1, 1, 1))
-
-        cuda = device.type == "cuda"
-        if cuda:
-            torch.backends.cudnn.benchmark = True
-            torch.cuda.reset_peak_memory_stats(device)
-        model = build(spec).to(device)
-        if cuda:
-            model = model.to(memory_format=torch.channels_last)
-        analysis = analyze(spec)
-        summary.update(params=analysis.totals.params, macs=analysis.totals.macs)
-        optimizer = _optimizer(model, cfg)
-        n = len(data.x_train)
-        steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
-        scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
-        total_steps = cfg.epochs * steps_per_epoch
-        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else \
-            (lambda: torch.autocast("cpu", enabled=False))
-        from explorer.data.augment import Augment
-
-        augment = Augment(crop_padding=cfg.crop_padding, flip=cfg.flip)
-        expected = math.log(info.num_classes)
-        predicted = predicted_memory(spec, cfg, device)
-        emit("start", device=str(device), dataset=info.name, train_size=n, val_size=len(data.x_val),
-             params=analysis.totals.params, macs=analysis.totals.macs, steps_per_epoch=steps_per_epoch,
-             total_steps=total_steps, expected_initial_loss=round(expected, 4), notices=list(adapted.notices),
-             predicted_train_memory_bytes=predicted)
-        for notice in adapted.notices:
-            emit("warning", message=notice)
-
-        step = 0
-        first_loss = None
-        best = -1.0
-        cancel_file = run_dir / "CANCEL"
-        run_loss = torch.zeros((), device=device)
-        run_correct = torch.zeros((), device=device, dtype=torch.long)
-        run_seen = 0
-        window_start, window_images = time.perf_counter(), 0
-        train_start = time.perf_counter()
-        stop_reason = None
-        eval_seconds = 0.0
-        images_trained = 0
-        model.train()
-        for epoch in range(1, cfg.epochs + 1):
-            order = torch.randperm(n, generator=generator).to(device)
-            epoch_loss = torch.zeros((), device=device)
-            epoch_correct = torch.zeros((), device=device, dtype=torch.long)
-            for start in range(0, n, cfg.batch_size):
-                if cancel_file.exists():
-                    raise StopRun("cancelled", "cancelled by the user")
-                idx = order[start:start + cfg.batch_size]
-                xb = augment(data.x_train[idx], generator=generator)  # uint8: crops pad with black
-                xb = (xb.float() / 255 - data.mean) / data.std  # (B, C, H, W) float32
-                if cuda:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                yb = data.y_train[idx]
-                with autocast():
-                    logits = model(xb)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                step += 1
-                with torch.no_grad():
-                    correct = (logits.argmax(1) == yb).sum()
-                    run_loss += loss.detach() * len(idx)
-                    run_correct += correct
-                    epoch_loss += loss.detach() * len(idx)
-                    epoch_correct += correct
-                run_seen += len(idx)
-                window_images += len(idx)
-                images_trained += len(idx)
-                if step == 1 or step % cfg.log_every == 0 or step == total_steps:
-                    value = run_loss.item() / run_seen
-                    if first_loss is None:
-                        first_loss = loss.item()
-                        if not math.isfinite(first_loss):
-                            raise StopRun("diverged", "the first loss is not a number: check the learning rate "
-                                                      "and the network's last layer")
-                        if abs(first_loss - expected) > max(0.5, 0.5 * expected):
-                            emit("warning", step=step, message=(
-                                f"the first loss is {first_loss:.3f} but ln({info.num_classes}) = {expected:.3f} is "
-                                f"expected from an untrained network (uniform guesses); check the initialisation "
-                                f"or the last layer"))
-                    if not math.isfinite(value) or value > DIVERGENCE_FACTOR * first_loss:
-                        raise StopRun("diverged", f"the loss reached {value:.3g}, more than {DIVERGENCE_FACTOR:g}x "
-                                                  f"its start ({first_loss:.3g}): lower the learning rate "
-                                                  f"(now {cfg.lr:g})")
-                    now = time.perf_counter()
-                    rate = window_images / max(now - window_start, 1e-9)
-                    elapsed = now - train_start
-                    eta = elapsed / step * (total_steps - step)
-                    emit("step", step=step, epoch=epoch, loss=round(value, 5),
-                         acc=round(run_correct.item() / run_seen, 5), lr=optimizer.param_groups[0]["lr"],
-                         images_per_s=round(rate, 1), eta_s=round(eta, 1), elapsed_s=round(elapsed, 2),
-                         progress=round(step / total_steps, 4))
-                    run_loss.zero_(), run_correct.zero_()
-                    run_seen = 0
-                    window_start, window_images = now, 0
-                if cfg.max_seconds is not None and time.time() - started > cfg.max_seconds:
-                    stop_reason = f"stopped after the time limit of {cfg.max_seconds:g} s"
+            loop = _setup(spec, cfg, run_dir, emit, summary)
+            for epoch in range(1, cfg.epochs + 1):
+                if _epoch(loop, epoch, summary):
                     break
-            eval_start = time.perf_counter()
-            result = _evaluate(model, data, data.x_val, data.y_val, device, autocast, cuda, cfg.label_smoothing)
-            seen = images_trained - (epoch - 1) * n
-            train_loss = epoch_loss.item() / max(1, seen)
-            emit("epoch", epoch=epoch, step=step, train_loss=round(train_loss, 5),
-                 train_acc=round(epoch_correct.item() / max(1, seen), 5), val_loss=round(result["val_loss"], 5),
-                 val_acc=round(result["val_acc"], 5), val_top5=round(result["val_top5"], 5))
-            summary["epochs_done"] = epoch
-            summary["final_val_acc"] = result["val_acc"]
-            if result["val_acc"] > best:
-                best = result["val_acc"]
-                summary["best_val_acc"] = best
-                summary["best_epoch"] = epoch
-                _save_checkpoint(model, run_dir / "checkpoint.safetensors")
-            # evaluation and checkpointing are not training: keep them out of images/s
-            paused = time.perf_counter() - eval_start
-            eval_seconds += paused
-            window_start += paused
-            if stop_reason:
-                break
-        seconds = time.perf_counter() - train_start - eval_seconds
-        summary.update(status="completed", message=stop_reason or "finished all epochs",
-                       images_per_s=round(images_trained / max(seconds, 1e-9), 1))
-        if cuda:
-            summary["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
-            summary["predicted_train_memory_bytes"] = predicted
-    except StopRun as stop:
-        summary.update(status=stop.status, message=stop.message)
-    except SpecError as e:
+            _completed(loop, summary)
+        except BaseException as e:  # noqa: BLE001 - every ending becomes a summary (KeyboardInterrupt re-raised)
+            _record_failure(e, spec, cfg, summary)
+            if not isinstance(e, Exception):
+                _finish(spec, cfg, run_dir, metrics, summary, on_event)
+                raise
+        return _finish(spec, cfg, run_dir, metrics, summary, on_event)
+
+
+def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..., None], summary: dict) -> _Loop:
+    """Load the data onto the device, adapt and build the network, emit the "start" event."""
+    from explorer.data import load_dataset
+    from explorer.data.augment import Augment
+
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    # overfit mode: a stratified handful of training images, validated on themselves
+    dataset = load_dataset(cfg.dataset, data_root=cfg.data_root, val_fraction=cfg.val_fraction,
+                           seed=cfg.seed, max_train=cfg.overfit or None)
+    info = dataset.info
+    adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
+    spec = adapted.spec
+    write_json_atomic(run_dir / "spec.json", spec.to_dict())
+    write_json_atomic(run_dir / "config.json", cfg.to_dict())
+    x_val, y_val = (dataset.x_train, dataset.y_train) if cfg.overfit else (dataset.x_val, dataset.y_val)
+    data = PreparedData(
+        x_train=_fit_images(dataset.x_train, adapted.image_size, adapted.resize).to(device),
+        y_train=dataset.y_train.to(device), x_val=_fit_images(x_val, adapted.image_size, adapted.resize).to(device),
+        y_val=y_val.to(device),
+        mean=torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1),
+        std=torch.tensor(dataset.std, device=device).view(1, -1, 1, 1))
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats(device)
+    model = build(spec).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    analysis = analyze(spec)
+    summary.update(params=analysis.totals.params, macs=analysis.totals.macs)
+    optimizer = _optimizer(model, cfg)
+    steps_per_epoch = max(1, math.ceil(len(data.x_train) / cfg.batch_size))
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else \
+        (lambda: torch.autocast("cpu", enabled=False))
+    loop = _Loop(spec=spec, cfg=cfg, run_dir=run_dir, emit=emit, device=device, data=data, model=model,
+                 optimizer=optimizer, scheduler=_scheduler(optimizer, cfg, steps_per_epoch), autocast=autocast,
+                 # overfit mode fits a handful of images exactly: no augmentation (cs231n's sanity check)
+                 augment=Augment(crop_padding=0, flip=False) if cfg.overfit else
+                 Augment(crop_padding=cfg.crop_padding, flip=cfg.flip), generator=generator,
+                 num_classes=info.num_classes, expected=math.log(info.num_classes),
+                 predicted=predicted_memory(spec, cfg, device), steps_per_epoch=steps_per_epoch,
+                 total_steps=cfg.epochs * steps_per_epoch, started=summary["started"])
+    emit("start", device=str(device), dataset=info.name, train_size=loop.n, val_size=len(data.x_val),
+         params=analysis.totals.params, macs=analysis.totals.macs, steps_per_epoch=steps_per_epoch,
+         total_steps=loop.total_steps, expected_initial_loss=round(loop.expected, 4),
+         notices=list(adapted.notices), predicted_train_memory_bytes=loop.predicted)
+    for notice in adapted.notices:
+        emit("warning", message=notice)
+    loop.run_loss = torch.zeros((), device=device)
+    loop.run_correct = torch.zeros((), device=device, dtype=torch.long)
+    loop.window_start = loop.train_start = time.perf_counter()
+    model.train()
+    return loop
+
+
+def _epoch(loop: _Loop, epoch: int, summary: dict) -> bool:
+    """One pass over the training images, then evaluation and the best checkpoint. True: stop now."""
+    cfg, dev = loop.cfg, loop.device
+    order = torch.randperm(loop.n, generator=loop.generator).to(dev)
+    epoch_loss = torch.zeros((), device=dev)
+    epoch_correct = torch.zeros((), device=dev, dtype=torch.long)
+    cancel_file = loop.run_dir / "CANCEL"
+    for start in range(0, loop.n, cfg.batch_size):
+        if cancel_file.exists():
+            raise StopRun("cancelled", "cancelled by the user")
+        loss, correct = _step(loop, order[start:start + cfg.batch_size], epoch)
+        epoch_loss += loss  # device scalars: summed without a sync
+        epoch_correct += correct
+        if cfg.max_seconds is not None and time.time() - loop.started > cfg.max_seconds:
+            loop.stop_reason = f"stopped after the time limit of {cfg.max_seconds:g} s"
+            break
+    eval_start = time.perf_counter()
+    result = _evaluate(loop.model, loop.data, loop.data.x_val, loop.data.y_val, dev, loop.autocast, loop.cuda,
+                       cfg.label_smoothing)
+    seen = max(1, loop.images_trained - (epoch - 1) * loop.n)
+    loop.emit("epoch", epoch=epoch, step=loop.step, train_loss=round(epoch_loss.item() / seen, 5),
+              train_acc=round(epoch_correct.item() / seen, 5), val_loss=round(result["val_loss"], 5),
+              val_acc=round(result["val_acc"], 5), val_top5=round(result["val_top5"], 5))
+    summary["epochs_done"] = epoch
+    summary["final_val_acc"] = result["val_acc"]
+    if result["val_acc"] > loop.best:
+        loop.best = result["val_acc"]
+        summary.update(best_val_acc=loop.best, best_epoch=epoch)
+        _save_checkpoint(loop.model, loop.run_dir / "checkpoint.safetensors")
+    # evaluation and checkpointing are not training: keep them out of images/s
+    paused = time.perf_counter() - eval_start
+    loop.eval_seconds += paused
+    loop.window_start += paused
+    return loop.stop_reason is not None
+
+
+def _step(loop: _Loop, idx: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on the images `idx`; returns (loss x batch, correct) as device scalars."""
+    data = loop.data
+    xb = loop.augment(data.x_train[idx], generator=loop.generator)  # uint8: crops pad with black
+    xb = (xb.float() / 255 - data.mean) / data.std  # (B, C, H, W) float32
+    if loop.cuda:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    yb = data.y_train[idx]
+    with loop.autocast():
+        logits = loop.model(xb)
+    loss = F.cross_entropy(logits.float(), yb, label_smoothing=loop.cfg.label_smoothing)
+    loop.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    loop.optimizer.step()
+    if loop.scheduler is not None:
+        loop.scheduler.step()
+    loop.step += 1
+    with torch.no_grad():
+        correct = (logits.argmax(1) == yb).sum()
+        weighted = loss.detach() * len(idx)
+        loop.run_loss += weighted
+        loop.run_correct += correct
+    loop.run_seen += len(idx)
+    loop.window_images += len(idx)
+    loop.images_trained += len(idx)
+    if loop.step == 1 or loop.step % loop.cfg.log_every == 0 or loop.step == loop.total_steps:
+        _log_step(loop, loss, epoch)
+    return weighted, correct
+
+
+def _log_step(loop: _Loop, loss: torch.Tensor, epoch: int) -> None:
+    """The sanity checks (first loss against ln(classes), divergence) and a "step" event."""
+    value = loop.run_loss.item() / loop.run_seen
+    if loop.first_loss is None:
+        loop.first_loss = loss.item()
+        if not math.isfinite(loop.first_loss):
+            raise StopRun("diverged", "the first loss is not a number: check the learning rate "
+                                      "and the network's last layer")
+        if abs(loop.first_loss - loop.expected) > max(0.5, 0.5 * loop.expected):
+            loop.emit("warning", step=loop.step, message=(
+                f"the first loss is {loop.first_loss:.3f} but ln({loop.num_classes}) = {loop.expected:.3f} is "
+                f"expected from an untrained network (uniform guesses); check the initialisation "
+                f"or the last layer"))
+    if not math.isfinite(value) or value > DIVERGENCE_FACTOR * loop.first_loss:
+        raise StopRun("diverged", f"the loss reached {value:.3g}, more than {DIVERGENCE_FACTOR:g}x "
+                                  f"its start ({loop.first_loss:.3g}): lower the learning rate "
+                                  f"(now {loop.cfg.lr:g})")
+    now = time.perf_counter()
+    rate = loop.window_images / max(now - loop.window_start, 1e-9)  # images/s
+    elapsed = now - loop.train_start  # s
+    loop.emit("step", step=loop.step, epoch=epoch, loss=round(value, 5),
+              acc=round(loop.run_correct.item() / loop.run_seen, 5), lr=loop.optimizer.param_groups[0]["lr"],
+              images_per_s=round(rate, 1), eta_s=round(elapsed / loop.step * (loop.total_steps - loop.step), 1),
+              elapsed_s=round(elapsed, 2), progress=round(loop.step / loop.total_steps, 4))
+    loop.run_loss.zero_(), loop.run_correct.zero_()
+    loop.run_seen = 0
+    loop.window_start, loop.window_images = now, 0
+
+
+def _completed(loop: _Loop, summary: dict) -> None:
+    seconds = time.perf_counter() - loop.train_start - loop.eval_seconds  # training only (s)
+    summary.update(status="completed", message=loop.stop_reason or "finished all epochs",
+                   images_per_s=round(loop.images_trained / max(seconds, 1e-9), 1))
+    if loop.cuda:
+        summary["peak_memory_bytes"] = torch.cuda.max_memory_allocated(loop.device)
+        summary["predicted_train_memory_bytes"] = loop.predicted
+
+
+def _record_failure(e: BaseException, spec: NetworkSpec, cfg: TrainConfig, summary: dict) -> None:
+    """Put why the run stopped into the summary."""
+    if isinstance(e, StopRun):
+        summary.update(status=e.status, message=e.message)
+    elif isinstance(e, UserError):
         summary.update(status="failed", message=str(e))
-    except torch.OutOfMemoryError:
+    elif isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        summary.update(status="failed", message=DISK_FULL)
+    elif isinstance(e, torch.OutOfMemoryError):
         need = None
         try:
             need = format_bytes(predicted_memory(spec, cfg, resolve_device(cfg.device)))
@@ -322,17 +409,36 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
         summary.update(status="failed", message=(
             f"out of memory at batch size {cfg.batch_size}" + (f" (predicted {need})" if need else "")
             + f"; try batch size {max(1, cfg.batch_size // 2)}"))
-    except Exception as e:  # noqa: BLE001 - a run records its failure instead of crashing the caller
+    elif isinstance(e, Exception):
         summary.update(status="failed", message=f"{type(e).__name__}: {e}")
-    summary["seconds"] = round(time.time() - started, 2)
-    if summary["status"] == "completed":
-        emit("done", status="completed", message=summary["message"], best_val_acc=summary["best_val_acc"])
     else:
-        emit("error" if summary["status"] == "failed" else "done", status=summary["status"],
-             message=summary.get("message", ""))
-    metrics.close()
-    if not (run_dir / "spec.json").exists():
-        write_json_atomic(run_dir / "spec.json", spec.to_dict())
-        write_json_atomic(run_dir / "config.json", cfg.to_dict())
-    write_json_atomic(run_dir / "summary.json", summary)
+        summary.update(status="cancelled", message=f"stopped by {type(e).__name__}")
+
+
+def _finish(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, metrics: MetricsWriter | None,
+            summary: dict, on_event: Callable[[dict], None] | None = None) -> dict:
+    """The last event and summary.json. On a full disk: a short failed summary if any byte fits."""
+    summary["seconds"] = round(time.time() - summary["started"], 2)
+    try:
+        if metrics is not None:
+            fields = {"best_val_acc": summary["best_val_acc"]} if summary["status"] == "completed" else {}
+            record = metrics.write("error" if summary["status"] == "failed" else "done", status=summary["status"],
+                                   message=summary.get("message", ""), **fields)
+            if on_event:
+                on_event(record)
+        if not (run_dir / "spec.json").exists():
+            write_json_atomic(run_dir / "spec.json", spec.to_dict())
+            write_json_atomic(run_dir / "config.json", cfg.to_dict())
+        write_json_atomic(run_dir / "summary.json", summary)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        summary.update(status="failed", message=DISK_FULL)
+        try:
+            write_json_atomic(run_dir / "summary.json", {"status": "failed", "message": DISK_FULL})
+        except OSError:
+            pass  # not one byte fits: readers call the run interrupted once its heartbeat stops
+    finally:
+        if metrics is not None:
+            metrics.close()
     return summary

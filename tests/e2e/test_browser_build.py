@@ -42,7 +42,7 @@ def test_vgg16_then_add_a_block(app_url, browser):
 
     choose(page, page, "Start from a preset", "VGG-16 (2014)")
     page.get_by_text("138,357,544").wait_for()
-    page.get_by_text("15.47 GMACs").wait_for()
+    page.get_by_text("15,470,264,320 MACs per image").wait_for()  # exact, under the compact 15.5G
     _wait_rows(page, 40)
     assert page.get_by_role("heading", level=1).first.inner_text().strip() == "VGG-16"  # not "(edited)"
     page.screenshot(path=ARTIFACTS / "build_vgg16.png")
