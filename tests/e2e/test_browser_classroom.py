@@ -26,8 +26,10 @@ def app(tmp_path_factory):
 
 
 def _wait_for_app(page) -> None:
-    page.wait_for_selector('[data-testid="stMetricValue"], h1', timeout=60_000)
-    page.wait_for_timeout(800)
+    """Until the Build page shows its four headline numbers (the title comes earlier)."""
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stMetricValue\"]').length === 4",
+                           timeout=60_000)
+    page.wait_for_timeout(800)  # fonts and layout settle
 
 
 @pytest.mark.parametrize("width, height", SIZES)
