@@ -12,10 +12,12 @@ import streamlit as st  # noqa: E402
 
 from ui import state  # noqa: E402
 
-st.set_page_config(page_title="CNN Architecture Explorer", page_icon=":material/neurology:", layout="wide")
+# The icon is a file of this project: nothing is fetched from the internet for it.
+ASSETS = Path(__file__).with_name("assets")
+st.set_page_config(page_title="CNN Architecture Explorer", page_icon=str(ASSETS / "icon.png"), layout="wide")
 st.set_option("client.toolbarMode", "minimal")  # no "Deploy" button in a classroom
 st.set_option("client.showErrorDetails", "type")  # never a traceback on screen (the log keeps it)
-st.html(Path(__file__).with_name("assets").joinpath("style.css"))
+st.html(ASSETS / "style.css")
 state.init(entry=True)  # shared by every page: the spec (from ?net= on a session's first run), history, settings
 
 pages = [st.Page("pages/build.py", title="Build", icon=":material/construction:", default=True),

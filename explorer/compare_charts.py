@@ -63,8 +63,9 @@ def accuracy_vs_params(frame: pd.DataFrame, budget: int | None = None) -> go.Fig
     for i, (dataset, group) in enumerate(data.groupby(cmp.DATASET, sort=True)):
         color = _color(i)
         fig.add_trace(go.Scatter(
-            x=[int(v) for v in group[cmp.PARAMS]], y=[float(v) for v in group[cmp.ACC]], mode="markers",
-            name=dataset, legendgroup=dataset,
+            x=[int(v) for v in group[cmp.PARAMS]], y=[float(v) for v in group[cmp.ACC]], mode="markers+text",
+            name=dataset, legendgroup=dataset, textposition="top center", textfont=dict(size=11),
+            text=[html_plain(n, max_len=24) for n in group[cmp.NETWORK]],  # each point names its network
             marker=dict(size=[float(v) for v in group[cmp.MACS].fillna(0)], sizemode="area", sizeref=ref,
                         sizemin=MIN_BUBBLE, color=color, opacity=0.75, line=dict(color="white", width=1)),
             customdata=[[html_plain(r[cmp.RUN]), html_plain(r[cmp.NETWORK]), _fmt(r[cmp.MACS], " MACs"),
@@ -76,7 +77,8 @@ def accuracy_vs_params(frame: pd.DataFrame, budget: int | None = None) -> go.Fig
         front = group[group[cmp.PARETO]].sort_values(cmp.PARAMS)
         if len(front):
             fig.add_trace(go.Scatter(
-                x=[int(v) for v in front[cmp.PARAMS]], y=[float(v) for v in front[cmp.ACC]], mode="lines",
+                x=[int(v) for v in front[cmp.PARAMS]], y=[float(v) for v in front[cmp.ACC]], mode="lines+markers",
+                marker=dict(symbol="diamond-open", size=13, color=color, line=dict(width=2)),  # one run: a mark
                 line=dict(color=color, width=2, dash="dot", shape="hv"), name=f"Pareto front ({dataset})",
                 legendgroup=dataset, hoverinfo="skip"))
     if budget:
@@ -85,7 +87,8 @@ def accuracy_vs_params(frame: pd.DataFrame, budget: int | None = None) -> go.Fig
         fig.add_vrect(x0=budget, x1=top * 4, fillcolor="#E45756", opacity=0.07, line_width=0)
         fig.add_annotation(x=math.log10(budget), y=1, yref="paper", text=f" budget {format_short(budget)} params",
                            showarrow=False, xanchor="left", yanchor="top", font=dict(color="#E45756"))
-    fig.update_xaxes(type="log", title_text="parameters (log scale)")
+    # ticks at powers of ten only, written 1k, 10k, 100k, 1M (not "2 ... 100k 2 3")
+    fig.update_xaxes(type="log", title_text="parameters (log scale)", dtick=1, tickformat="~s")
     fig.update_yaxes(title_text="best validation accuracy (%)")
     title = "Accuracy against parameters (bubble area ∝ MACs per image; dotted: Pareto front)"
     return _layout(fig, title, 470)

@@ -352,3 +352,18 @@ def test_a_hostile_network_name_is_plain_text_everywhere():
     assert shown(title) == name and "**" not in title and "](" not in title and ":red[" not in title
     notice = next(s.value for s in at.success if "shared link" in s.value)
     assert "**" + name not in notice and shown(notice.replace("**", "")).count(name) == 1
+
+
+def test_new_empty_network_drops_blocks_name_and_description():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state[state.SPEC] = load_preset("vgg16")
+    at.run()
+    at = at.button(key="b.new").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = at.session_state[state.SPEC]
+    assert spec.blocks == () and spec.name == "network" and spec.description == ""
+    assert spec.input == (3, 224, 224) and spec.num_classes == 1000
+    assert "vgg" not in decode_spec(at.query_params["net"][0] if isinstance(at.query_params["net"], list)
+                                    else at.query_params["net"]).name.lower()
+    at = at.button(key="b.undo").click().run()
+    assert at.session_state[state.SPEC] == load_preset("vgg16")

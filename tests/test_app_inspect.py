@@ -150,3 +150,14 @@ def test_no_runs_yet(tmp_path):
     assert at.selectbox(key=K + "source").value == iv.UNTRAINED
     assert any("No trained runs yet" in c.value for c in at.sidebar.caption)
     assert at.title[0].value.startswith("Inspect · ")
+
+
+def test_the_class_box_belongs_to_the_image_shown(runs):
+    """The box showed the previous image's prediction in the browser: it is now one widget per image,
+    so choosing another image gives a fresh box that starts at (and names) that image's prediction."""
+    at = open_inspect(runs)
+    first = by_label(at.selectbox, "Class")
+    ok(first.select(4).run())
+    ok(at.sidebar.number_input[0].set_value(7).run())
+    second = by_label(at.selectbox, "Class")
+    assert second.key != first.key and second.value == -1 and second.options[0].startswith("predicted: ")

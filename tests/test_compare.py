@@ -200,3 +200,18 @@ def test_curves_chart(runs, frame):
     fig = charts.curves(series)
     assert len(fig.data) == 3 * len(series)  # validation accuracy, train loss, validation loss per run
     assert max(fig.data[0].y) <= 100 and not any(math.isnan(y) for y in fig.data[0].y)
+
+
+def test_scatter_names_points_marks_a_one_run_front_and_ticks_powers_of_ten():
+    import pandas as pd
+
+    from explorer import compare_charts
+
+    frame = pd.DataFrame([{cmp.RUN: "r1", cmp.NETWORK: "<b>tiny</b> %{x}", cmp.DATASET: "digits",
+                           cmp.PARAMS: 20_490, cmp.MACS: 1_000_000, cmp.ACC: 95.0, cmp.EFFICIENCY: 4.6,
+                           cmp.PARETO: True}])
+    fig = compare_charts.accuracy_vs_params(frame)
+    points, front = fig.data
+    assert list(points.text) == ["&lt;b&gt;tiny&lt;/b&gt; &#37;{x}"]  # the name, inert
+    assert "markers" in front.mode and list(front.x) == [20_490]   # a one-run front still shows
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tickformat == "~s"

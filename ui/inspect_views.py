@@ -252,7 +252,10 @@ def gradcam_view(subject: Subject, picture: Picture) -> None:
                            help="Grad-CAM weighs this layer's feature maps by how much each raises the class "
                                 "score. The default, the last conv layer's rectified output, is the Grad-CAM "
                                 "paper's choice; earlier layers give finer but less class-specific maps.")
-    target = right.selectbox("Class", [-1, *range(len(names))], key=f"{K}class.{subject.key}",
+    # one widget per image: the "predicted: ..." label then always belongs to the image shown (with one
+    # key for all images the box kept showing the previous image's prediction)
+    image_key = hashlib.sha1(picture.title.encode("utf-8", "replace")).hexdigest()[:12]
+    target = right.selectbox("Class", [-1, *range(len(names))], key=f"{K}class.{subject.key}.{image_key}",
                              format_func=lambda c: f"predicted: {names[pred]} ({100 * probs[pred]:.1f}%)" if c == -1
                              else f"{names[c]} ({100 * probs[c]:.1f}%)",
                              help="Whose evidence to show; by default the class the network predicts.")

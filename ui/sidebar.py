@@ -91,6 +91,16 @@ def _preset_picker() -> None:
     st.selectbox("Start from a preset", names, index=None, format_func=_preset_title, key=state.PRESET_PICK,
                  placeholder="Choose a network…", on_change=_on_preset,
                  help="Replaces the network with a classic architecture (undo brings yours back)")
+    st.button("New empty network", icon=":material/add_box:", on_click=_on_new, key="b.new", width="stretch",
+              help="Start from no blocks, keeping the input shape and class count (undo brings yours back)")
+
+
+@_safe
+def _on_new() -> None:
+    """An empty network: no blocks, the default name and no description (nothing old travels in links)."""
+    spec = state.spec()
+    state.commit(NetworkSpec(input=spec.input, num_classes=spec.num_classes))
+    state.select(0)
 
 
 @_safe

@@ -76,3 +76,16 @@ def test_challenge_page_opens(app):
         page.goto(f"{app}/challenge")
         page.get_by_text("No challenge is running").wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "challenge-1024x768.png"))
+
+
+def test_the_page_icon_comes_from_this_server(app):
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(app)
+        _wait_for_app(page)
+        icons = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+        assert icons and all(i.startswith(app) or i.startswith("data:") for i in icons), icons
+        assert all(r.startswith(app) or r.startswith("data:") or r.startswith("ws://127.0.0.1") for r in requests), \
+            sorted({r.split("/")[2] for r in requests if not r.startswith(app)})
