@@ -195,6 +195,9 @@ def test_launch_twoconv_on_digits_and_watch_it_complete(runs):
     assert metric(at, "Val acc").value.endswith("%") and float(metric(at, "Images/s").value.replace(",", "")) > 0
     assert "step 23 of 23 · 100% · learning rate" in at.get("progress")[0].proto.text
     assert "on CPU" in at.markdown[1].value
+    import socket
+
+    assert f"executes on {socket.gethostname()} (local)" in shown(" ".join(c.value for c in at.caption))
     row = table(at).iloc[0]
     assert (row["Folder"], row["Status"], row["Dataset"], row["Epochs"]) == (name, "completed", "digits", 1)
     assert 0 < row["Best val acc"] <= 100

@@ -246,7 +246,8 @@ def process_alive(pid: Any, proc_start: Any = None, needle: str | None = None) -
 
 def heartbeat_record(started: float) -> dict:
     pid = os.getpid()
-    return {"pid": pid, "host": socket.gethostname(), "proc_start": _proc_start(pid), "started": started,
+    # both times rounded alike (rounding is monotonic, so started <= time holds in the file too)
+    return {"pid": pid, "host": socket.gethostname(), "proc_start": _proc_start(pid), "started": round(started, 3),
             "time": round(time.time(), 3)}
 
 
