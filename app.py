@@ -10,7 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see e
 
 import streamlit as st  # noqa: E402
 
-from ui import state  # noqa: E402
+from ui import display, state  # noqa: E402
 
 # The icon is a file of this project: nothing is fetched from the internet for it.
 ASSETS = Path(__file__).with_name("assets")
@@ -28,4 +28,6 @@ pages = [st.Page("pages/build.py", title="Build", icon=":material/construction:"
          st.Page("pages/zoo.py", title="Zoo", icon=":material/pets:"),
          st.Page("pages/quiz.py", title="Quiz", icon=":material/quiz:"),
          st.Page("pages/challenge.py", title="Challenge", icon=":material/emoji_events:")]
-st.navigation(pages).run()
+page = st.navigation(pages)
+display.text_size()  # under the page list, on every page
+page.run()

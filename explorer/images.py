@@ -105,5 +105,14 @@ def decode_image(data: bytes, channels: int, size: tuple[int, int], *, invert: b
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-__all__ = ["ImageError", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "FORMATS", "EXTENSIONS", "check_size", "open_image",
+def should_invert(image: torch.Tensor, train_mean: float | None) -> bool:
+    """True when a grey upload is dark on light (mean above half scale: a pen drawing on paper)
+    but the network learned light on dark (its training images' mean, on 0..1, below 0.5, as
+    MNIST's 0.13): fed as it is, every digit would be misread. image: uint8 (1, H, W)."""
+    if train_mean is None or image.shape[0] != 1:
+        return False
+    return train_mean < 0.5 and float(image.float().mean()) > 127.5
+
+
+__all__ = ["should_invert", "ImageError", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "FORMATS", "EXTENSIONS", "check_size", "open_image",
            "to_mode", "fit", "decode_image"]

@@ -367,3 +367,15 @@ def test_new_empty_network_drops_blocks_name_and_description():
                                     else at.query_params["net"]).name.lower()
     at = at.button(key="b.undo").click().run()
     assert at.session_state[state.SPEC] == load_preset("vgg16")
+
+
+def test_large_text_switch_scales_every_page():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not any("font-size: 125%" in h.value for h in at.get("html"))
+    at = at.toggle(key=state.LARGE_TEXT).set_value(True).run()
+    assert not at.exception
+    assert any("html { font-size: 125%; }" in str(h.proto) for h in at.get("html"))
+    at.switch_page("pages/quiz.py")
+    at = at.run()
+    assert at.session_state[state.LARGE_TEXT] and any("font-size: 125%" in str(h.proto) for h in at.get("html"))

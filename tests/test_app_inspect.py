@@ -161,3 +161,28 @@ def test_the_class_box_belongs_to_the_image_shown(runs):
     ok(at.sidebar.number_input[0].set_value(7).run())
     second = by_label(at.selectbox, "Class")
     assert second.key != first.key and second.value == -1 and second.options[0].startswith("predicted: ")
+
+
+def test_a_dark_on_light_drawing_is_inverted_for_an_mnist_network(runs):
+    """MNIST digits are white on black; a pen drawing on paper is inverted automatically, with a note."""
+    at = open_inspect(runs)
+    ok(at.selectbox(key=K + "source").select(iv.UNTRAINED).run())           # LeNet-5 on mnist5k
+    ok(at.sidebar.segmented_control[0].set_value("Upload").run())
+    drawing = Image.new("L", (64, 64), 255)
+    drawing.paste(0, (28, 8, 36, 56))                                        # a black "1" on white paper
+    ok(at.sidebar.file_uploader[0].set_value(("one.png", png(drawing), "image/png")).run())
+    assert "Inverted automatically" in shown(captions(at) + " ".join(c.value for c in at.sidebar.caption))
+    ok(at.sidebar.radio(key=K + "colours").set_value("as uploaded").run())
+    assert "Inverted automatically" not in shown(" ".join(c.value for c in at.sidebar.caption))
+
+
+def test_should_invert_only_a_light_background_for_a_dark_trained_network():
+    import torch
+
+    from explorer.images import should_invert
+
+    paper = torch.full((1, 8, 8), 250, dtype=torch.uint8)
+    night = torch.zeros((1, 8, 8), dtype=torch.uint8)
+    assert should_invert(paper, 0.13) and not should_invert(night, 0.13)
+    assert not should_invert(paper, 0.8) and not should_invert(paper, None)
+    assert not should_invert(torch.full((3, 8, 8), 250, dtype=torch.uint8), 0.13)  # colour: left alone

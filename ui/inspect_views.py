@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from explorer import interpret as ip
-from explorer.images import EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, decode_image
+from explorer.images import should_invert, EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, decode_image
 from explorer.errors import UserError
 from explorer.spec import NetworkSpec
 from explorer.training.checkpoint import RunData
@@ -184,14 +184,23 @@ def choose_picture(subject: Subject) -> Picture | None:
                                       max_upload_size=MAX_UPLOAD_BYTES // 2**20,
                                       help=f"PNG, JPEG, GIF, BMP or WebP up to {MAX_UPLOAD_BYTES // 2**20} MiB; "
                                            f"it is scaled and centre-cropped to {w}×{h}.")
-    invert = c == 1 and st.sidebar.checkbox("Invert (white on black, like MNIST)", key=K + "invert")
+    colours = "as uploaded"
+    if c == 1:
+        colours = st.sidebar.radio("Colours", ("auto", "as uploaded", "inverted"), horizontal=True,
+                                   key=K + "colours", help="MNIST-like networks learned white digits on black; "
+                                   "auto inverts a drawing that is dark on light")
     if upload is None:
         return None
     try:
-        image = decode_image(upload.getvalue(), c, (h, w), invert=invert)
+        image = decode_image(upload.getvalue(), c, (h, w), invert=colours == "inverted")
     except ImageError as e:
         st.error(f"Cannot use {markdown_plain(upload.name)}: {markdown_plain(str(e))}", icon=":material/broken_image:")
         return None
+    train_mean = float(data.mean.flatten()[0]) if data is not None else None
+    if colours == "auto" and should_invert(image, train_mean):
+        image = 255 - image
+        st.sidebar.caption("Inverted automatically: the upload is dark on light, and this network learned "
+                           "light on dark. Choose \"as uploaded\" to keep it.")
     return Picture(image, None, None, f"uploaded {markdown_plain(upload.name)}")
 
 

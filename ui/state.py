@@ -63,6 +63,7 @@ W_ZOO = "w.zoo."                   # widget key prefix on the Zoo page (w.zoo.<n
 ZOO_TO_BUILD = "zoo_to_build"      # bool: the Zoo loaded a preset; show the Build page on the next run
 # Inspect page (ui.inspect_views); runs come from RUNS_DIR when it is set
 W_INSPECT = "w.in."                # widget key prefix on the Inspect page (w.in.<name>)
+LARGE_TEXT = "w.large_text"         # widget: the large-text switch drawn on every page (ui.display)
 # Challenge page (ui.challenge_views)
 W_CHALLENGE = "w.ch."              # widget key prefix on the Challenge page (w.ch.<name>)
 CHALLENGE_NICK = "challenge_nick"  # str | None: the nickname this session holds in the current challenge

@@ -89,3 +89,15 @@ def test_the_page_icon_comes_from_this_server(app):
         assert icons and all(i.startswith(app) or i.startswith("data:") for i in icons), icons
         assert all(r.startswith(app) or r.startswith("data:") or r.startswith("ws://127.0.0.1") for r in requests), \
             sorted({r.split("/")[2] for r in requests if not r.startswith(app)})
+
+
+def test_large_text_keeps_the_headline_numbers_whole_at_1024(app):
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        page.goto(f"{app}/?net={encode_spec(load_preset('resnet50'))}")
+        _wait_for_app(page)
+        page.get_by_text("Large text (projector)").click()
+        page.wait_for_function("getComputedStyle(document.documentElement).fontSize === '20px'", timeout=30_000)
+        page.wait_for_timeout(800)
+        assert page.evaluate(CLIPPED) == []
+        page.screenshot(path=str(ARTIFACTS / "build-large-text-1024x768.png"))
