@@ -243,6 +243,19 @@ def class_names(subject: Subject) -> tuple[str, ...]:
     return tuple(str(i) for i in range(subject.spec.num_classes))
 
 
+def _class_choice(column, subject: Subject, picture: Picture, names, probs) -> int:
+    """The class whose evidence to show (default: the predicted one). One widget per image: the
+    "predicted: ..." label then always belongs to the image shown (with one key for all images the
+    box kept showing the previous image's prediction)."""
+    pred = int(probs.argmax())
+    image_key = hashlib.sha1(picture.title.encode("utf-8", "replace")).hexdigest()[:12]
+    target = column.selectbox("Class", [-1, *range(len(names))], key=f"{K}class.{subject.key}.{image_key}",
+                              format_func=lambda c: f"predicted: {names[pred]} ({100 * probs[pred]:.1f}%)"
+                              if c == -1 else f"{names[c]} ({100 * probs[c]:.1f}%)",
+                              help="Whose evidence to show; by default the class the network predicts.")
+    return pred if target == -1 else int(target)
+
+
 def gradcam_view(subject: Subject, picture: Picture) -> None:
     model, names = subject.model, class_names(subject)
     choices = ip.layer_choices(model)
@@ -252,7 +265,6 @@ def gradcam_view(subject: Subject, picture: Picture) -> None:
     x = _x(subject, picture)
     with subject.lock:
         probs = ip.predict(model, x)[0]
-    pred = int(probs.argmax())
     labels = {c.name: c.label for c in choices}
     names_list = [c.name for c in choices]
     left, right = st.columns(2)
@@ -261,14 +273,7 @@ def gradcam_view(subject: Subject, picture: Picture) -> None:
                            help="Grad-CAM weighs this layer's feature maps by how much each raises the class "
                                 "score. The default, the last conv layer's rectified output, is the Grad-CAM "
                                 "paper's choice; earlier layers give finer but less class-specific maps.")
-    # one widget per image: the "predicted: ..." label then always belongs to the image shown (with one
-    # key for all images the box kept showing the previous image's prediction)
-    image_key = hashlib.sha1(picture.title.encode("utf-8", "replace")).hexdigest()[:12]
-    target = right.selectbox("Class", [-1, *range(len(names))], key=f"{K}class.{subject.key}.{image_key}",
-                             format_func=lambda c: f"predicted: {names[pred]} ({100 * probs[pred]:.1f}%)" if c == -1
-                             else f"{names[c]} ({100 * probs[c]:.1f}%)",
-                             help="Whose evidence to show; by default the class the network predicts.")
-    target = pred if target == -1 else int(target)
+    target = _class_choice(right, subject, picture, names, probs)
     with subject.lock:
         raw = ip.gradcam(model, x, layer, target)[0]
         info = ip.cam_info(model)
