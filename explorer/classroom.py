@@ -15,7 +15,6 @@ runs are ordinary runs in the runs folder, so Compare and Inspect show them too.
 from __future__ import annotations
 
 import hmac
-import io
 import math
 import os
 import secrets
@@ -30,7 +29,7 @@ from typing import Iterable
 import pandas as pd
 
 from explorer.errors import ConfigError, QueueError
-from explorer.text import csv_cell
+from explorer.text import frame_csv
 from explorer.training.runs import RunRecord, read_json, write_json_atomic
 
 TEACHER_CODE_ENV = "CNN_EXPLORER_TEACHER_CODE"
@@ -208,6 +207,7 @@ LEADERBOARD_COLUMNS = ("Rank", "Nickname", "Accuracy", "Parameters", "Score", "S
 def leaderboard(entries: Iterable[tuple[str, str]], records: dict[str, RunRecord], by: str = "accuracy") -> pd.DataFrame:
     """Best run per nickname, ranked by validation accuracy (by="accuracy") or the course score
     (by="score"); ties go to fewer parameters. Runs not finished yet count with no accuracy."""
+    key = "Score" if by == "score" else "Accuracy"
     best: dict[str, dict] = {}
     for nickname, run in entries:
         r = records.get(run)
@@ -216,13 +216,11 @@ def leaderboard(entries: Iterable[tuple[str, str]], records: dict[str, RunRecord
         score = acc / (params / SCORE_UNIT) if acc is not None and params else None
         row = {"Nickname": nickname, "Accuracy": acc, "Parameters": params, "Score": score,
                "Status": r.status if r is not None else "missing", "Run": run}
-        key = "Score" if by == "score" else "Accuracy"
         old = best.get(nickname)
         count = (old or {}).get("Runs", 0) + 1
         if old is None or (row[key] or -1) > (old[key] or -1):
             best[nickname] = row
         best[nickname]["Runs"] = count
-    key = "Score" if by == "score" else "Accuracy"
     rows = sorted(best.values(), key=lambda r: (-(r[key] if r[key] is not None else -1), r["Parameters"] or 0))
     for rank, row in enumerate(rows, 1):
         row["Rank"] = rank
@@ -230,7 +228,5 @@ def leaderboard(entries: Iterable[tuple[str, str]], records: dict[str, RunRecord
 
 
 def leaderboard_csv(frame: pd.DataFrame) -> str:
-    """The leaderboard as CSV; nicknames are made inert for spreadsheets (explorer.text.csv_cell)."""
-    buffer = io.StringIO()
-    frame.assign(Nickname=frame["Nickname"].map(csv_cell)).to_csv(buffer, index=False)
-    return buffer.getvalue()
+    """The leaderboard as CSV; nicknames are made inert for spreadsheets (explorer.text.frame_csv)."""
+    return frame_csv(frame)

@@ -24,6 +24,7 @@ from explorer.analysis import Analysis, LayerRow
 from explorer.registry import get_block, resolve_params
 from explorer.spec import NetworkSpec
 from explorer.training.runs import RunRecord, read_metrics, runs_root
+from explorer.text import frame_csv
 
 EFFICIENCY_UNIT = 100_000  # the course's score counts parameters in units of 100K
 
@@ -107,7 +108,8 @@ def _values(series: pd.Series) -> list:
 
 
 def runs_csv(frame: pd.DataFrame) -> str:
-    return frame.to_csv(index=False)
+    """The runs table as CSV; network names are visitors' text, made inert for spreadsheets."""
+    return frame_csv(frame)
 
 
 def leaderboard(frame: pd.DataFrame, budget: int, dataset: str | None = None) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from explorer.analysis import Analysis, LayerRow
 from explorer.errors import DataError
 from explorer.registry import get_block, resolve_params
+from explorer.report import format_short
 from explorer.spec import NetworkSpec
 from explorer.text import printable
 
@@ -64,19 +65,12 @@ def _fill(share: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def _count(value: int) -> str:
-    for unit, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return str(value)
-
-
 def _head(row: LayerRow, color_by: str) -> tuple[str, str]:
     title = f"{row.name} · {row.label}"
     if color_by == "macs":
-        figure = f"{_count(row.macs)} MACs"
+        figure = f"{format_short(row.macs)} MACs"
     elif color_by == "memory":
-        figure = f"{_count(row.activations)} values"
+        figure = f"{format_short(row.activations)} values"
     else:
         figure = f"{row.params:,} params"
     return title, f"{_shape(row.output_shape)} · {figure}"
@@ -132,7 +126,7 @@ def network_dot(analysis: Analysis, spec: NetworkSpec | None = None, options: Di
     composites = sum(1 for r in rows if r.block_index is not None and spec is not None
                      and get_block(r.type).branches is not None)
     expand = options.expand and spec is not None and composites <= MAX_EXPANDED_BLOCKS
-    lines = [f"digraph network {{",
+    lines = ["digraph network {",
              f"graph [rankdir={'LR' if options.direction == 'LR' else 'TB'}, label={dot_string(analysis.name)}, "
              f'labelloc=t, fontname="Helvetica", fontsize=14, nodesep=0.2, ranksep=0.22, bgcolor="transparent"];',
              'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, fillcolor="#ffffff", '

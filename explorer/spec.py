@@ -18,7 +18,7 @@ import reprlib
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
-from explorer.errors import SpecError, UserError  # noqa: F401  (SpecError is re-exported here)
+from explorer.errors import SpecError  # noqa: F401  (re-exported: explorer.spec.SpecError stays importable)
 
 SPEC_FORMAT = "cnn-explorer/spec@1"
 MAX_BLOCKS = 500          # a spec longer than this is almost certainly a mistake (or an attack)

@@ -96,4 +96,9 @@ def csv_cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-__all__ = ["csv_cell", "printable", "slug", "class_name", "python_literal", "docstring_text", "markdown_plain", "html_plain"]
+def frame_csv(frame) -> str:
+    """A pandas DataFrame as CSV text with every text cell passed through csv_cell."""
+    return frame.map(lambda v: csv_cell(v) if isinstance(v, str) else v).to_csv(index=False)
+
+
+__all__ = ["frame_csv", "csv_cell", "printable", "slug", "class_name", "python_literal", "docstring_text", "markdown_plain", "html_plain"]

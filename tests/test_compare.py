@@ -215,3 +215,10 @@ def test_scatter_names_points_marks_a_one_run_front_and_ticks_powers_of_ten():
     assert list(points.text) == ["&lt;b&gt;tiny&lt;/b&gt; &#37;{x}"]  # the name, inert
     assert "markers" in front.mode and list(front.x) == [20_490]   # a one-run front still shows
     assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tickformat == "~s"
+
+
+def test_runs_csv_makes_network_names_inert_for_spreadsheets():
+    import pandas as pd
+
+    text = cmp.runs_csv(pd.DataFrame([{cmp.NETWORK: "=HYPERLINK(\"http://x\")", cmp.PARAMS: 10}]))
+    assert "'=HYPERLINK" in text and ",10" in text

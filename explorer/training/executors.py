@@ -242,7 +242,7 @@ def executor_for(placement: Placement, ray_address_: str | None = None):
 def follow(executor, placement: Placement, run_dir: Path, on_event=None, poll: float = 0.5) -> dict:
     """Stream a started run's events (metrics.jsonl, as the pages read them) to on_event until it
     ends; returns its summary, or an "interrupted" one when it is gone without a summary."""
-    from explorer.training.runs import read_json, read_metrics, write_json_atomic
+    from explorer.training.runs import FINISHED, read_json, read_metrics, write_json_atomic
 
     offset = 0
     while True:
@@ -252,8 +252,7 @@ def follow(executor, placement: Placement, run_dir: Path, on_event=None, poll: f
             if on_event is not None:
                 on_event(event)
         summary = read_json(Path(run_dir) / "summary.json")
-        if isinstance(summary, dict) and summary.get("status") in ("completed", "diverged", "cancelled", "failed",
-                                                                    "interrupted"):
+        if isinstance(summary, dict) and summary.get("status") in FINISHED:
             return summary
         if not alive:
             summary = {"status": "interrupted", "best_val_acc": None,

@@ -34,7 +34,7 @@ from explorer.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.executors import (LocalExecutor, Placement, Resources, executor_for, executor_name,
                                          get_executor)
-from explorer.training.runs import FINISHED, load_json, new_run_dir, process_alive, read_json, write_json_atomic
+from explorer.training.runs import FINISHED, load_json, new_run_dir, read_json, write_json_atomic
 
 DEFAULT_LIMITS = {"cpu": 1, "cuda": 2}  # training processes running at once, per device (local executor)
 RAY_LIMITS = {"cpu": 8, "cuda": 8}      # runs handed to Ray at once; Ray itself waits for free resources
@@ -114,11 +114,6 @@ def _device_kind(device: str) -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-def _process_alive(pid: int | None, run_dir: str) -> bool:
-    """True while the training process for run_dir runs (its command line names the run: pid reuse)."""
-    return process_alive(pid, needle=run_dir)
 
 
 def run_resources(run_dir: Path, device: str) -> Resources:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import secrets
 import socket
 import threading
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.errors import UserError
+from explorer.text import slug as text_slug
 from explorer.training.config import TrainConfig
 
 DEFAULT_RUNS_DIR = Path("runs")   # where runs live when $CNN_EXPLORER_RUNS is not set
@@ -104,7 +104,7 @@ def load_json(path: Path) -> Any:
 def new_run_dir(runs_dir: Path, name: str) -> Path:
     """A fresh, sortable, unique directory: 20261122-031502-lenet5-3fa2c1d8 (8 random hex digits;
     on the rare clash another suffix is tried, so concurrent launches never collide)."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", str(name)).strip("-")[:40] or "run"
+    slug = text_slug(str(name), default="run")
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     for _ in range(NAME_ATTEMPTS):
