@@ -30,8 +30,8 @@ warnings.filterwarnings("ignore")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 import explorer  # noqa: E402
-from explorer.analysis import clear_cache  # noqa: E402
-from explorer.tvmodels import torchvision_model
+from explorer.core.analysis import clear_cache  # noqa: E402
+from explorer.core.tvmodels import torchvision_model
 
 
 def timed(fn) -> float:

@@ -49,13 +49,13 @@ def specs(max_layers: int) -> dict[str, dict]:
 CHILD = """
 import json, resource, sys, time
 from explorer import analyze, load_preset
-from explorer.analysis import clear_cache
+from explorer.core.analysis import clear_cache
 from explorer.errors import BudgetError
 analyze(load_preset("lenet5"))  # one-time start-up costs (dispatch tables, lazy imports) are not timed
 clear_cache()
-from explorer.spec import spec_from_dict
+from explorer.core.spec import spec_from_dict
 data = json.loads(sys.stdin.read())
-from explorer.budget import check_spec
+from explorer.core.budget import check_spec
 spec = load_preset("vgg16") if data is None else spec_from_dict(data)
 start = time.perf_counter()
 try:
@@ -89,7 +89,7 @@ def main() -> None:
                         help="also analyse N copies of one 128-layer dense block with the budget lifted")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from explorer.budget import current
+    from explorer.core.budget import current
 
     max_layers = current().max_layers
     base = run(None)

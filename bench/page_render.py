@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from explorer import load_preset  # noqa: E402
-from explorer.share import QUERY_KEY, encode_spec  # noqa: E402
+from explorer.core.share import QUERY_KEY, encode_spec  # noqa: E402
 from ui import state  # noqa: E402
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from explorer.errors import ConfigError, UserError
-from explorer.spec import MAX_SPEC_BYTES, NetworkSpec, SpecError
+from explorer.core.spec import MAX_SPEC_BYTES, NetworkSpec, SpecError
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _analyze_parser(sub) -> None:
-    from explorer.analysis import DTYPES, OPTIMIZER_STATE
+    from explorer.core.analysis import DTYPES, OPTIMIZER_STATE
 
     p = sub.add_parser("analyze", help="per-layer shapes, params, MACs, memory and receptive field",
                        description="Analyse a network on the meta device (no weights are allocated). "
@@ -158,7 +158,7 @@ def _gradcam_parser(sub) -> None:
 
 def load_spec(preset: str | None, spec_path: str | None) -> NetworkSpec:
     if preset is not None:
-        from explorer.presets import load_preset
+        from explorer.core.presets import load_preset
 
         return load_preset(preset)
     path = Path(spec_path)
@@ -176,7 +176,7 @@ def load_spec(preset: str | None, spec_path: str | None) -> NetworkSpec:
 
 
 def _cmd_presets(args) -> int:
-    from explorer.presets import list_presets
+    from explorer.core.presets import list_presets
 
     presets = list_presets()
     if args.format == "json":
@@ -193,11 +193,11 @@ def _cmd_presets(args) -> int:
 
 
 def _cmd_analyze(args) -> int:
-    from explorer.analysis import analyze
-    from explorer.report import csv_text, memtable_text, table_text
+    from explorer.core.analysis import analyze
+    from explorer.core.report import csv_text, memtable_text, table_text
 
     if args.torchvision:
-        from explorer.tvmodels import default_input_size, torchvision_model
+        from explorer.core.tvmodels import default_input_size, torchvision_model
 
         size = default_input_size(args.torchvision) if args.input is None else None
         model = torchvision_model(args.torchvision, num_classes=args.num_classes or 1000)
@@ -220,7 +220,7 @@ def _cmd_analyze(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from explorer.export import to_onnx, to_pytorch_source
+    from explorer.core.export import to_onnx, to_pytorch_source
 
     spec = load_spec(args.preset, args.spec)
     if args.to == "onnx":
@@ -363,8 +363,8 @@ def _cmd_runs(args) -> int:
 
 
 def _cmd_gradcam(args) -> int:
-    from explorer import interpret
-    from explorer.images import MAX_UPLOAD_BYTES, check_size, decode_image
+    from explorer.interpret import explain as interpret
+    from explorer.interpret.images import MAX_UPLOAD_BYTES, check_size, decode_image
     from explorer.training.checkpoint import load_run_data, load_run_model
 
     run_dir = Path(args.run_dir)

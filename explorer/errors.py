@@ -5,7 +5,7 @@ tests catch, and its specific subclasses. Never imports anything from the projec
 
     UserError                 str(e) is a complete sentence that says what to change
     +-- SpecError             a network spec, a share link, a block field (also a ValueError)
-    |   +-- BudgetError       a network over the server's cost budget (explorer.budget)
+    |   +-- BudgetError       a network over the server's cost budget (explorer.core.budget)
     +-- ConfigError           a training configuration, a CLI flag, a sweep file
     +-- DataError             a dataset, a data root, a typed path, an image folder, an upload
     +-- RunError              a run folder or checkpoint that cannot be read or used

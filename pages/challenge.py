@@ -1,7 +1,7 @@
 """Challenge page: the class challenge (best accuracy under a parameter budget, or the course
 score), with nicknames, submissions through the shared queue and a live leaderboard.
 
-Data flow: the teacher's rules (explorer.classroom, RUNS/challenge.json) -> a student's network
+Data flow: the teacher's rules (explorer.classroom.challenge, RUNS/challenge.json) -> a student's network
 from the Build page, fitted to the dataset and checked against the budget -> a run in the shared
 job queue, recorded under the nickname -> the leaderboard reads the runs folder every 5 s.
 """

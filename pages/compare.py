@@ -1,7 +1,7 @@
 """Compare page: every training run side by side.
 
 Data flow: the run folders under ui.compare_views.runs_dir() (a session override, else
-$CNN_EXPLORER_RUNS, else ./runs) -> explorer.compare.runs_frame (accuracy, size, speed, the
+$CNN_EXPLORER_RUNS, else ./runs) -> explorer.compare.results.runs_frame (accuracy, size, speed, the
 course's efficiency score accuracy / (params / 100K), the Pareto front per dataset) -> the
 sortable table with a CSV download, then tabs: accuracy against parameters, overlaid curves,
 a layer-by-layer diff of two runs' networks, and the best-accuracy-under-a-budget leaderboard.

@@ -2,7 +2,7 @@
 
 Data flow: the sidebar picks a source (a run directory's best checkpoint and its validation split,
 or the Build page's NetworkSpec with random weights and an offline dataset) and an image (a
-validation image by number, or an upload decoded by explorer.images) -> explorer.interpret
+validation image by number, or an upload decoded by explorer.interpret.images) -> explorer.interpret.explain
 computes Grad-CAM (captum), CAM, feature maps, filters and validation-set scores -> ui.inspect_views
 draws them in four tabs. The network is loaded once per run and checkpoint (st.cache_resource).
 """

@@ -1,13 +1,13 @@
 """Quiz page: practise the arithmetic the course drills on any network or a ready-made quiz.
 
-Data flow: the current network (ui.state) or a ready-made quiz (explorer.quiz, assets/quizzes)
--> analysis -> explorer.quiz.make_questions hides cells -> answers typed in a form -> verdicts
-with the working (explorer.quiz.check). The address (?net=&quiz= or ?quizset=) shares the quiz.
+Data flow: the current network (ui.state) or a ready-made quiz (explorer.classroom.quiz, assets/quizzes)
+-> analysis -> explorer.classroom.quiz.make_questions hides cells -> answers typed in a form -> verdicts
+with the working (explorer.classroom.quiz.check). The address (?net=&quiz= or ?quizset=) shares the quiz.
 """
 
 import streamlit as st
 
-from explorer.quiz import load_ready_made
+from explorer.classroom.quiz import load_ready_made
 from explorer.text import markdown_plain
 from ui import quiz_views, state, views
 

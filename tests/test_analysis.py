@@ -9,8 +9,8 @@ import torchinfo
 from torch import nn
 
 from explorer import NetworkSpec, analyze
-from explorer.analysis import OPTIMIZER_STATE
-from explorer.tvmodels import published_figures, torchvision_model
+from explorer.core.analysis import OPTIMIZER_STATE
+from explorer.core.tvmodels import published_figures, torchvision_model
 
 MIRRORED = ["alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "densenet121", "mobilenet_v2",
             "squeezenet1_0"]

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import load_preset
-from explorer.share import decode_spec, encode_spec
-from explorer.spec import MAX_SPEC_BYTES, NetworkSpec
+from explorer.core.share import decode_spec, encode_spec
+from explorer.core.spec import MAX_SPEC_BYTES, NetworkSpec
 from tests.shown import shown
 from ui import state
 
@@ -304,7 +304,7 @@ def test_unreadable_list_field_shows_error_and_keeps_spec(warm):
 
 
 def test_every_block_type_can_be_added_and_edited(warm):
-    from explorer.registry import REGISTRY, block_types
+    from explorer.core.registry import REGISTRY, block_types
 
     at = load(open_app(), "cifar_compact")
     for type_name in block_types():

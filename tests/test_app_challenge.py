@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import classroom as cr
+from explorer.classroom import challenge as cr
 from explorer import load_preset
 from explorer.training.jobs import JobQueue
 from ui import state

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import compare as cmp
+from explorer.compare import results as cmp
 from explorer import load_preset
 from explorer.training.config import TrainConfig
 from explorer.training.loop import train

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer.images import MAX_PIXELS
-from explorer.spec import NetworkSpec
+from explorer.interpret.images import MAX_PIXELS
+from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.loop import train
 from ui import inspect_views as iv
@@ -179,7 +179,7 @@ def test_a_dark_on_light_drawing_is_inverted_for_an_mnist_network(runs):
 def test_should_invert_only_a_light_background_for_a_dark_trained_network():
     import torch
 
-    from explorer.images import should_invert
+    from explorer.interpret.images import should_invert
 
     paper = torch.full((1, 8, 8), 250, dtype=torch.uint8)
     night = torch.zeros((1, 8, 8), dtype=torch.uint8)

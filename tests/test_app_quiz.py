@@ -8,8 +8,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from explorer import analyze, load_preset
-from explorer.quiz import QuizSettings, make_questions
-from explorer.share import encode_spec
+from explorer.classroom.quiz import QuizSettings, make_questions
+from explorer.core.share import encode_spec
 from ui import state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

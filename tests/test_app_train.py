@@ -1,6 +1,6 @@
 """AppTest tests of the Train page: the check before launch, real CPU runs through the job queue
 (launch, watch to completion, divergence, cancel), overlaying runs; plus the pure pieces
-(explorer.training_charts, the run diagnosis). Every run lives in a tmp folder: the page reads
+(explorer.charts.training, the run diagnosis). Every run lives in a tmp folder: the page reads
 its runs folder from state.RUNS_DIR, which these tests set before the first run."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import load_preset
-from explorer.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.jobs import JobQueue
 from explorer.training.loop import train
 from explorer.training.runs import FINISHED, new_run_dir, read_json
-from explorer.training_charts import RunCurves, training_figure
+from explorer.charts.training import RunCurves, training_figure
 from ui import state
 from ui.train_views import diagnosis
 from tests.shown import shown

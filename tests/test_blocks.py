@@ -7,8 +7,8 @@ from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import conv_flop_count, get_shape
 
 from explorer import NetworkSpec, analyze, build
-from explorer.export import to_pytorch_source
-from explorer.registry import block_types, get_block
+from explorer.core.export import to_pytorch_source
+from explorer.core.registry import block_types, get_block
 
 SPATIAL_INPUT = (8, 12, 12)
 FLAT_INPUT = (16,)

@@ -1,4 +1,4 @@
-"""The server's cost budget (explorer.budget): the limits and their environment variables, the
+"""The server's cost budget (explorer.core.budget): the limits and their environment variables, the
 closed-form costs against blocks built on the meta device, every preset and torchvision model
 admitted, refusals that name the limit and the block, and refusal before anything is traced."""
 
@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
-import explorer.analysis as analysis_module
+import explorer.core.analysis as analysis_module
 from explorer import load_preset
-from explorer.analysis import analyze
-from explorer.budget import COSTS, Budget, block_cost, check_module, check_spec, check_weights, current
+from explorer.core.analysis import analyze
+from explorer.core.budget import COSTS, Budget, block_cost, check_module, check_spec, check_weights, current
 from explorer.cli import main
 from explorer.errors import BudgetError, ConfigError, SpecError
-from explorer.presets import list_presets
-from explorer.registry import block_types, get_block
-from explorer.share import encode_spec
-from explorer.spec import MAX_BLOCKS, MAX_REPEAT, NetworkSpec
-from explorer.tvmodels import classification_models, torchvision_model
+from explorer.core.presets import list_presets
+from explorer.core.registry import block_types, get_block
+from explorer.core.share import encode_spec
+from explorer.core.spec import MAX_BLOCKS, MAX_REPEAT, NetworkSpec
+from explorer.core.tvmodels import classification_models, torchvision_model
 from tests.shown import shown
 
 # The issue's reproducer: a heavy block with a large repeat, itself repeated (a few hundred
@@ -233,12 +233,12 @@ def test_real_weights_have_a_smaller_budget(monkeypatch):
 def test_the_untrained_inspect_network_is_refused_before_it_is_built(monkeypatch):
     import sys
 
-    from explorer.interpret import load_untrained
+    from explorer.interpret.explain import load_untrained
 
     def no_build(*args, **kwargs):
         raise AssertionError("built real weights over the budget")
 
-    monkeypatch.setattr(sys.modules["explorer.build"], "build", no_build)
+    monkeypatch.setattr(sys.modules["explorer.core.build"], "build", no_build)
     monkeypatch.setenv("CNN_EXPLORER_MAX_WEIGHT_PARAMS", "1000")
     with pytest.raises(BudgetError):
         load_untrained(load_preset("lenet5"), "digits")

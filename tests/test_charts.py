@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from explorer import analyze, load_preset, preset_names
-from explorer.charts import (MEMORY_PARTS, chart_rows, format_macs, macs_per_layer, memory_breakdown,
+from explorer.charts.analysis import (MEMORY_PARTS, chart_rows, format_macs, macs_per_layer, memory_breakdown,
                              params_vs_activations, receptive_field_growth, shape_text)
 
 
@@ -70,7 +70,7 @@ def test_memory_breakdown_parts(vgg):
 
 
 def test_flat_input_network_has_no_input_size_line():
-    from explorer.spec import BlockSpec, NetworkSpec
+    from explorer.core.spec import BlockSpec, NetworkSpec
 
     spec = NetworkSpec(input=(20,), num_classes=3, blocks=(BlockSpec.make("linear", out_features=3),))
     a = analyze(spec)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from explorer import classroom as cr
+from explorer.classroom import challenge as cr
 from explorer.errors import ConfigError
 
 CODE = "s3cret-teacher"

@@ -1,4 +1,4 @@
-"""explorer.compare and its charts on run directories made by real short CPU runs: the runs
+"""explorer.compare.results and its charts on run directories made by real short CPU runs: the runs
 table, the course's efficiency score, the Pareto front, the budget leaderboard, curves, the
 architecture diff."""
 
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from explorer import analyze, load_preset
-from explorer import compare as cmp
-from explorer import compare_charts as charts
+from explorer.compare import results as cmp
+from explorer.charts import compare as charts
 from explorer.training.config import TrainConfig
 from explorer.training.loop import train
 from explorer.training.runs import list_runs, new_run_dir
@@ -205,7 +205,7 @@ def test_curves_chart(runs, frame):
 def test_scatter_names_points_marks_a_one_run_front_and_ticks_powers_of_ten():
     import pandas as pd
 
-    from explorer import compare_charts
+    from explorer.charts import compare as compare_charts
 
     frame = pd.DataFrame([{cmp.RUN: "r1", cmp.NETWORK: "<b>tiny</b> %{x}", cmp.DATASET: "digits",
                            cmp.PARAMS: 20_490, cmp.MACS: 1_000_000, cmp.ACC: 95.0, cmp.EFFICIENCY: 4.6,

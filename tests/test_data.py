@@ -16,7 +16,7 @@ from explorer.data import (DEFAULT_DATASET, Augment, dataset_info, list_datasets
                            normalize, random_crop, random_flip)
 from explorer.data.shapes import SHAPE_CLASSES, generate_shapes
 from explorer.errors import DataError
-from explorer.spec import SpecError
+from explorer.core.spec import SpecError
 
 OFFLINE = {"mnist5k": (5000, (1, 28, 28), 10), "digits": (1797, (1, 8, 8), 10),
            "shapes": (3000, (3, 32, 32), len(SHAPE_CLASSES))}

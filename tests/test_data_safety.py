@@ -31,7 +31,7 @@ from explorer.data.formats import (file_md5, parse_cifar_batch, parse_idx, read_
                                    restricted_unpickle)
 from explorer.data.roots import resolve_data_root, scan_image_folder
 from explorer.errors import DataError, RunError, UserError
-from explorer.images import ImageError, decode_image
+from explorer.interpret.images import ImageError, decode_image
 from explorer.training.checkpoint import load_state_dict_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,7 +175,7 @@ def test_malicious_pt_is_refused_and_never_runs(tmp_path, marker, zip_format):
 def test_a_poisoned_torch_hub_cache_file_is_refused(tmp_path, marker, monkeypatch):
     import torchvision.models as tvm
 
-    from explorer.weights import torchvision_state_dict
+    from explorer.core.weights import torchvision_state_dict
 
     weights = tvm.ResNet18_Weights.IMAGENET1K_V1
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))

@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from explorer import NetworkSpec, analyze, load_preset
-from explorer.diagram import HIGH, SELECTED_COLOR, DiagramOptions, dot_to_svg, network_dot
-from explorer.registry import block_types, get_block
+from explorer.charts.diagram import HIGH, SELECTED_COLOR, DiagramOptions, dot_to_svg, network_dot
+from explorer.core.registry import block_types, get_block
 from tests.test_blocks import cases
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed "

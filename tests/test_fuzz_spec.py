@@ -22,13 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from explorer import load_preset
-from explorer.analysis import analyze
-from explorer.budget import check_spec
+from explorer.core.analysis import analyze
+from explorer.core.budget import check_spec
 from explorer.cli import main
 from explorer.errors import SpecError, UserError
-from explorer.registry import block_types, get_block, validate_block_dict
-from explorer.share import decode_spec, encode_spec
-from explorer.spec import MAX_SPEC_BYTES, SPEC_FORMAT, NetworkSpec, spec_from_dict, spec_from_json
+from explorer.core.registry import block_types, get_block, validate_block_dict
+from explorer.core.share import decode_spec, encode_spec
+from explorer.core.spec import MAX_SPEC_BYTES, SPEC_FORMAT, NetworkSpec, spec_from_dict, spec_from_json
 
 FUZZ_CASES = 3000        # per loader on flat input: spec_from_json (text, bytes), decode_spec (tokens)
 FUZZ_JSON_CASES = 1000   # per loader on generated JSON structures (costlier to generate): spec_from_json and

@@ -18,12 +18,12 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import interpret as ip
+from explorer.interpret import explain as ip
 from explorer import load_preset
-from explorer.build import build
+from explorer.core.build import build
 from explorer.cli import main
-from explorer.images import MAX_PIXELS, MAX_UPLOAD_BYTES, ImageError, decode_image
-from explorer.spec import NetworkSpec, SpecError
+from explorer.interpret.images import MAX_PIXELS, MAX_UPLOAD_BYTES, ImageError, decode_image
+from explorer.core.spec import NetworkSpec, SpecError
 from explorer.training.checkpoint import load_run_data, load_run_model
 from explorer.training.config import TrainConfig
 from explorer.training.loop import train

@@ -1,6 +1,6 @@
 """Presets: every one loads, round-trips, builds and analyses; those that mirror a torchvision
 model match it exactly (parameter count, MACs within 1% of the published figure, and for a few,
-the same logits with torchvision's weights loaded through explorer.weights).
+the same logits with torchvision's weights loaded through explorer.core.weights).
 
 Reference: torchvision itself (an independent implementation), built on the meta device where
 only shapes matter and on the CPU, with random weights, for the equivalence checks.
@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 import explorer
-from explorer.build import build
-from explorer.presets import PRESET_DIR, preset_info, preset_names
-from explorer.shapes import infer_shapes
-from explorer.spec import NetworkSpec
-from explorer.tvmodels import published_figures, torchvision_model
-from explorer.weights import load_torchvision_weights, map_torchvision_state_dict
+from explorer.core.build import build
+from explorer.core.presets import PRESET_DIR, preset_info, preset_names
+from explorer.core.shapes import infer_shapes
+from explorer.core.spec import NetworkSpec
+from explorer.core.tvmodels import published_figures, torchvision_model
+from explorer.core.weights import load_torchvision_weights, map_torchvision_state_dict
 
 PRESETS = preset_names()
 MIRRORS = [n for n in PRESETS if preset_info(n).mirrors]

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from explorer import NetworkSpec, SpecError, analyze, build
-from explorer.shapes import infer_shapes
+from explorer.core.shapes import infer_shapes
 
 small = st.integers(1, 8)
 BLOCKS = st.one_of(

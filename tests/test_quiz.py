@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from explorer import analyze, load_preset
 from explorer.errors import ConfigError
-from explorer.quiz import (COLUMNS, QuizSettings, check, load_ready_made, make_questions, ready_made_names,
+from explorer.classroom.quiz import (COLUMNS, QuizSettings, check, load_ready_made, make_questions, ready_made_names,
                            score)
 
 FUZZ_CASES = 2000

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer import compare as cmp
+from explorer.compare import results as cmp
 from explorer import load_preset
 from explorer.cli import main
 from explorer.training import loop as loop_module
@@ -29,7 +29,7 @@ from explorer.training.config import TrainConfig
 from explorer.training.loop import DISK_FULL, train
 from explorer.training.runs import (STALE_SECONDS, STATUSES, list_runs, load_run, new_run_dir, read_metrics,
                                     write_json_atomic)
-from explorer.training_charts import RunCurves
+from explorer.charts.training import RunCurves
 
 FUZZ_CASES = 400          # hypothesis examples per run file (6 files: 2,400 cases) and per shape test
 RUN_FILES = ("summary.json", "spec.json", "config.json", "metrics.jsonl", "checkpoint.safetensors",

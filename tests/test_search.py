@@ -18,7 +18,7 @@ import pytest
 
 from explorer.cli import main
 from explorer.errors import ConfigError
-from explorer.presets import load_preset
+from explorer.core.presets import load_preset
 from explorer.search import study as st
 from explorer.search.driver import run_sweep
 from explorer.search.space import Dim, apply, default_space, narrow
@@ -99,7 +99,7 @@ def test_unreadable_sweep_file_raises_config_error(tmp_path):
 
 # --- the space -----------------------------------------------------------------------------------------
 def test_apply_changes_width_kernels_activation_dropout_and_training():
-    from explorer.analysis import analyze
+    from explorer.core.analysis import analyze
 
     base = load_preset("lenet5")
     spec, config = apply(base, TrainConfig(), {"width": 0.5, "kernel.0": 3, "activation": "relu", "dropout": 0.25,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from explorer import load_preset, preset_names
-from explorer.share import MAX_TOKEN_CHARS, QUERY_KEY, decode_spec, encode_spec, share_query, share_url
-from explorer.spec import MAX_SPEC_BYTES, BlockSpec, NetworkSpec, SpecError
+from explorer.core.share import MAX_TOKEN_CHARS, QUERY_KEY, decode_spec, encode_spec, share_query, share_url
+from explorer.core.spec import MAX_SPEC_BYTES, BlockSpec, NetworkSpec, SpecError
 
 
 def pack(raw: bytes) -> str:

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from explorer import NetworkSpec, SpecError, analyze
-from explorer.registry import block_types, get_block
-from explorer.shapes import infer_shapes
-from explorer.spec import MAX_SPEC_BYTES, BlockSpec
+from explorer.core.registry import block_types, get_block
+from explorer.core.shapes import infer_shapes
+from explorer.core.spec import MAX_SPEC_BYTES, BlockSpec
 
 
 def spec(blocks, input=(3, 32, 32), **kw):

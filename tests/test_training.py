@@ -11,7 +11,7 @@ import pytest
 import explorer
 from explorer.errors import ConfigError
 from explorer.cli import main
-from explorer.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.training.adapt import adapt_spec
 from explorer.training.config import TrainConfig
 from explorer.training.jobs import JobQueue

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.export import to_pytorch_source
-from explorer.spec import NetworkSpec, SpecError
+from explorer.core.export import to_pytorch_source
+from explorer.core.spec import NetworkSpec, SpecError
 from explorer.text import class_name, docstring_text, html_plain, markdown_plain, python_literal, slug
 
 FUZZ_CASES = 2000  # hypothesis examples per property below

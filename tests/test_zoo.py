@@ -1,4 +1,4 @@
-"""explorer.zoo: the explainers' numbers (from explorer.analyze on small specs) against values
+"""explorer.compare.zoo: the explainers' numbers (from explorer.analyze on small specs) against values
 computed by hand, torchvision's published figures, per-depth profiles, and the zoo charts."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from explorer import analyze, load_preset
-from explorer import compare_charts as charts
-from explorer import zoo
+from explorer.charts import compare as charts
+from explorer.compare import zoo
 
 
 # --- explainers: every number comes from the analysis; the hand values are typed here only -----

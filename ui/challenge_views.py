@@ -1,5 +1,5 @@
 """Challenge page widgets: the teacher's panel, a student's nickname and submission, the live
-leaderboard. Rules, nicknames, the submission check and the ranking are explorer.classroom's;
+leaderboard. Rules, nicknames, the submission check and the ranking are explorer.classroom.challenge's;
 runs go through the same job queue as the Train page (ui.train_views)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-from explorer import classroom as cr
+from explorer.classroom import challenge as cr
 from explorer.data import list_datasets
 from explorer.errors import UserError
 from explorer.text import markdown_plain

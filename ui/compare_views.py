@@ -1,7 +1,7 @@
 """Compare page views: the runs table with the course's efficiency score, accuracy against
 parameters with the Pareto front, overlaid curves, a side-by-side architecture diff of two runs
-and the parameter-budget leaderboard. Numbers from explorer.compare, figures from
-explorer.compare_charts; runs are read from the folder `runs_dir()` names on every rerun."""
+and the parameter-budget leaderboard. Numbers from explorer.compare.results, figures from
+explorer.charts.compare; runs are read from the folder `runs_dir()` names on every rerun."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from explorer import compare as cmp
-from explorer import compare_charts as charts
-from explorer.analysis import Analysis, analyze
-from explorer.spec import NetworkSpec
+from explorer.compare import results as cmp
+from explorer.charts import compare as charts
+from explorer.core.analysis import Analysis, analyze
+from explorer.core.spec import NetworkSpec
 from explorer.training.checkpoint import load_run_spec_config
 from explorer.errors import UserError
 from explorer.training.runs import list_runs, runs_root

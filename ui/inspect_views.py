@@ -3,7 +3,7 @@ untrained network; a validation image or an upload), and the views: Grad-CAM and
 with top-k predictions, feature maps, first-layer filters, and the validation set (confusion
 matrix, per-class accuracy, misclassified images).
 
-The numbers and pictures come from explorer.interpret (pure functions); the Plotly figures are
+The numbers and pictures come from explorer.interpret.explain (pure functions); the Plotly figures are
 built by the `*_figure` functions below, which do not call streamlit. Loaded networks are cached
 per run (path + checkpoint time) with a lock, because captum hooks the shared model while it works.
 """
@@ -22,10 +22,10 @@ import streamlit as st
 import torch
 from torch import nn
 
-from explorer import interpret as ip
-from explorer.images import should_invert, EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, decode_image
+from explorer.interpret import explain as ip
+from explorer.interpret.images import should_invert, EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, decode_image
 from explorer.errors import UserError
-from explorer.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.training.checkpoint import RunData
 from explorer.training.runs import RunRecord, list_runs, runs_root
 from explorer.text import markdown_plain
@@ -93,7 +93,7 @@ def _run_label(r: RunRecord) -> str:
 
 
 def _macs(spec: NetworkSpec) -> int:
-    from explorer.analysis import analyze
+    from explorer.core.analysis import analyze
 
     try:
         return int(analyze(spec).totals.macs)

@@ -1,6 +1,6 @@
 """Quiz page widgets: choose what to hide, type answers, see the verdicts and the working.
 
-Every decision (which cells, how an answer is judged, the working text) comes from explorer.quiz;
+Every decision (which cells, how an answer is judged, the working text) comes from explorer.classroom.quiz;
 this module draws widgets and keeps the answers in session state. A quiz is shared as the page's
 address: ?net=<network>&quiz=<settings>, or ?quizset=<ready-made name>.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.analysis import Analysis, analyze
+from explorer.core.analysis import Analysis, analyze
 from explorer.errors import UserError
-from explorer.quiz import (COLUMNS, MEMORY_TOLERANCE, Question, QuizSettings, check, load_ready_made,
+from explorer.classroom.quiz import (COLUMNS, MEMORY_TOLERANCE, Question, QuizSettings, check, load_ready_made,
                            make_questions, ready_made_names, score)
-from explorer.share import QUERY_KEY, encode_spec
-from explorer.spec import NetworkSpec
+from explorer.core.share import QUERY_KEY, encode_spec
+from explorer.core.spec import NetworkSpec
 from explorer.text import markdown_plain
 from ui import state
 

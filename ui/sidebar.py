@@ -13,13 +13,13 @@ from typing import Any, Callable
 import streamlit as st
 import torch
 
-from explorer.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
-from explorer.budget import check_spec
-from explorer.export import to_pytorch_source
-from explorer.presets import list_presets, load_preset, preset_info
-from explorer.registry import Field, block_types, get_block, validate_block_dict
-from explorer.share import share_url
-from explorer.spec import MAX_REPEAT, MAX_SPEC_BYTES, BlockSpec, NetworkSpec, SpecError
+from explorer.core.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
+from explorer.core.budget import check_spec
+from explorer.core.export import to_pytorch_source
+from explorer.core.presets import list_presets, load_preset, preset_info
+from explorer.core.registry import Field, block_types, get_block, validate_block_dict
+from explorer.core.share import share_url
+from explorer.core.spec import MAX_REPEAT, MAX_SPEC_BYTES, BlockSpec, NetworkSpec, SpecError
 from explorer.text import slug as text_slug
 from explorer.errors import UserError
 from explorer.text import markdown_plain

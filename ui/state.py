@@ -16,12 +16,12 @@ from typing import Any
 
 import streamlit as st
 
-from explorer.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
-from explorer.budget import check_spec
-from explorer.presets import load_preset, preset_info, preset_names
-from explorer.share import QUERY_KEY, decode_spec, encode_spec
+from explorer.core.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
+from explorer.core.budget import check_spec
+from explorer.core.presets import load_preset, preset_info, preset_names
+from explorer.core.share import QUERY_KEY, decode_spec, encode_spec
 from explorer.errors import UserError
-from explorer.spec import NetworkSpec, SpecError
+from explorer.core.spec import NetworkSpec, SpecError
 from explorer.text import markdown_plain
 
 # --- keys (the only place they are spelled) ----------------------------------------------------
@@ -31,8 +31,8 @@ REDO = "redo_stack"            # list[NetworkSpec], most recently undone last
 GEN = "widget_gen"             # int: bumps when the spec changes outside the block editor
 SELECTED = "selected_block"    # int: index of the block shown in the editor
 BATCH = "batch"                # int: batch size for the memory estimate
-DTYPE = "dtype"                # str: key of explorer.analysis.DTYPES
-OPTIMIZER = "optimizer"        # str: key of explorer.analysis.OPTIMIZER_STATE
+DTYPE = "dtype"                # str: key of explorer.core.analysis.DTYPES
+OPTIMIZER = "optimizer"        # str: key of explorer.core.analysis.OPTIMIZER_STATE
 NOTICES = "notices"            # list[(kind, text)]: messages shown once on the next render
 FIELD_ERROR = "field_error"    # dict(index, field, message) from the last rejected edit, or None
 LAST_GOOD = "last_good"        # (spec json, batch, dtype, optimizer) that last analysed cleanly

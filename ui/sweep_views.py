@@ -16,12 +16,12 @@ import streamlit as st
 
 from explorer.data import list_datasets
 from explorer.errors import UserError
-from explorer.search import charts
+from explorer.charts import search as charts
 from explorer.search.driver import launch, request_cancel
 from explorer.search.recipes import recipe_config
 from explorer.search.study import list_sweeps, sweep_report
 from explorer.search.sweepfile import OBJECTIVES, PRUNERS, SAMPLERS, SweepFile, new_sweep, sweep_from_dict
-from explorer.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec
 from ui import state
 from ui.compare_views import runs_dir
 

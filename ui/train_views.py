@@ -29,15 +29,15 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.analysis import analyze
-from explorer.charts import format_macs
+from explorer.core.analysis import analyze
+from explorer.charts.analysis import format_macs
 from explorer.data import DEFAULT_DATASET, dataset_info, default_data_root, list_datasets
 from explorer.data.roots import resolve_data_root
-from explorer.presets import preset_info, preset_names
+from explorer.core.presets import preset_info, preset_names
 from explorer.search.recipes import recipe_config
-from explorer.report import format_bytes
+from explorer.core.report import format_bytes
 from explorer.errors import UserError
-from explorer.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.training.adapt import Adapted, adapt_spec
 from explorer.training.config import TrainConfig
 from explorer.errors import QueueError
@@ -45,7 +45,7 @@ from explorer.text import markdown_plain
 from explorer.training.executors import read_placement
 from explorer.training.jobs import OWNER_CODE_ENV, Job, JobQueue, owner_code_ok
 from explorer.training.runs import list_runs, load_run, read_json, read_metrics, runs_root
-from explorer.training_charts import X_AXES, RunCurves, training_figure
+from explorer.charts.training import X_AXES, RunCurves, training_figure
 from ui import state, views
 
 POLL_SECONDS = 0.9          # the queue is refreshed at most this often (all sessions together)

@@ -1,6 +1,6 @@
 """Main-area views of the builder: totals, the layer table, the cs231n memory table, charts, the
 training-memory breakdown and the generated code. Numbers come from explorer.analyze (cached by
-spec JSON + settings); formatting from explorer.report; figures from explorer.charts."""
+spec JSON + settings); formatting from explorer.core.report; figures from explorer.charts.analysis."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing import Any, Iterator
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, diagram
-from explorer.analysis import Analysis, analyze
-from explorer.presets import preset_info, preset_names, load_preset
-from explorer.report import csv_text, format_bytes, format_bytes_short, format_count, format_short, memtable_text
+from explorer.charts import analysis as charts, diagram
+from explorer.core.analysis import Analysis, analyze
+from explorer.core.presets import preset_info, preset_names, load_preset
+from explorer.core.report import csv_text, format_bytes, format_bytes_short, format_count, format_short, memtable_text
 from explorer.errors import UserError
-from explorer.spec import NetworkSpec, SpecError
+from explorer.core.spec import NetworkSpec, SpecError
 from explorer.text import slug
 from explorer.text import markdown_plain
 from ui import state

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer import compare_charts as charts
-from explorer import zoo
-from explorer.analysis import Analysis
-from explorer.charts import format_macs
-from explorer.presets import load_preset
-from explorer.report import csv_text, format_bytes
+from explorer.charts import compare as charts
+from explorer.compare import zoo
+from explorer.core.analysis import Analysis
+from explorer.charts.analysis import format_macs
+from explorer.core.presets import load_preset
+from explorer.core.report import csv_text, format_bytes
 from ui import state
 from ui.views import layer_frame, lazy_tabs
 

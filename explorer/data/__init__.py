@@ -35,7 +35,7 @@ from explorer.data.shapes import SHAPE_CLASSES
 from explorer.data.torchvision_sets import (CIFAR10_NAMES, CIFAR100_NAMES, FASHION_NAMES, FOLDER_IMAGE_SIZE,
                                             MAX_FOLDER_IMAGES, default_data_root)
 from explorer.errors import DataError
-from explorer.spec import SpecError
+from explorer.core.spec import SpecError
 
 __all__ = ["DatasetInfo", "TensorDataset", "DEFAULT_DATASET", "list_datasets", "dataset_info", "load_dataset",
            "default_data_root", "clear_cache", "stratified_split", "stratified_subset", "channel_stats",

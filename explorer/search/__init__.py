@@ -4,7 +4,6 @@
     space.py      the search space as data, applying a point, the coarse-to-fine narrowing rule
     study.py      Optuna studies in RUNS/sweeps.sqlite, samplers, pruners, objective, report
     driver.py     runs trials as ordinary queue jobs, prunes on per-epoch validation, resumes
-    charts.py     the Sweep page's figures (no streamlit)
     recipes.py    the training recipes (recipes/recipes.json) train starts from
     cli.py        the `sweep` and `sweeps` commands
 """

@@ -301,7 +301,7 @@ def _asked(study) -> int:
 def _cost(spec, dataset: str) -> tuple[int, int]:
     """Params and MACs of the network as it will train on `dataset` (input and classes adapted);
     a SpecError when the shapes do not fit."""
-    from explorer.analysis import analyze
+    from explorer.core.analysis import analyze
     from explorer.data import dataset_info
     from explorer.training.adapt import adapt_spec
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from explorer.errors import ConfigError
-from explorer.spec import BlockSpec, NetworkSpec
+from explorer.core.spec import BlockSpec, NetworkSpec
 from explorer.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 
 KINDS = ("float", "int", "choice")

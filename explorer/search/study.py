@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from explorer.compare import efficiency_score, pareto_front
+from explorer.compare.results import efficiency_score, pareto_front
 from explorer.errors import ConfigError
 from explorer.search.sweepfile import SweepFile, read_sweep
 from explorer.training.runs import read_json

@@ -22,7 +22,7 @@ from typing import Any
 
 from explorer.errors import ConfigError, SpecError
 from explorer.search.space import Dim, check_space, default_space, space_from_list
-from explorer.spec import MAX_SPEC_BYTES, NetworkSpec
+from explorer.core.spec import MAX_SPEC_BYTES, NetworkSpec
 from explorer.training.config import TrainConfig
 
 SWEEP_FORMAT = "cnn-explorer/sweep@1"

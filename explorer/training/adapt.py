@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explorer.shapes import infer_shapes
-from explorer.spec import NetworkSpec, SpecError
+from explorer.core.shapes import infer_shapes
+from explorer.core.spec import NetworkSpec, SpecError
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from explorer.build import build
+from explorer.core.build import build
 from explorer.errors import RunError
-from explorer.spec import NetworkSpec, SpecError
+from explorer.core.spec import NetworkSpec, SpecError
 from explorer.training.config import TrainConfig
 from explorer.training.runs import read_json
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.errors import QueueError
-from explorer.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.executors import (LocalExecutor, Placement, Resources, executor_for, executor_name,
                                          get_executor)
@@ -119,7 +119,7 @@ def _device_kind(device: str) -> str:
 def run_resources(run_dir: Path, device: str) -> Resources:
     """What a prepared run asks of a cluster: one CPU core, a GPU for CUDA runs, and the predicted
     training memory (parameters, gradients, optimizer state, saved activations; bytes)."""
-    from explorer.analysis import analyze
+    from explorer.core.analysis import analyze
     from explorer.errors import UserError
 
     memory = 0

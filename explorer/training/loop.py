@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.analysis import analyze
-from explorer.build import build
-from explorer.report import format_bytes
+from explorer.core.analysis import analyze
+from explorer.core.build import build
+from explorer.core.report import format_bytes
 from explorer.errors import ConfigError, UserError
-from explorer.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.training.adapt import adapt_spec
 from explorer.training.config import TrainConfig
 from explorer.training.runs import Heartbeat, MetricsWriter, write_json_atomic

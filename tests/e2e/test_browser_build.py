@@ -68,7 +68,7 @@ def test_vgg16_then_add_a_block(app_url, browser):
 
 def test_shared_link_opens_the_same_network(app_url, browser):
     from explorer import load_preset
-    from explorer.share import share_url
+    from explorer.core.share import share_url
 
     page = browser.new_page(viewport={"width": 1500, "height": 1000}, locale="en-US")
     page.set_default_timeout(60_000)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from explorer import load_preset
-from explorer.share import encode_spec
+from explorer.core.share import encode_spec
 from tests.e2e.support import ARTIFACTS, chromium, needs_chromium, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, needs_chromium]
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     """One short real run: a small GAP network, 4 epochs on the shapes set (seconds on a CPU)."""
-    from explorer.spec import NetworkSpec
+    from explorer.core.spec import NetworkSpec
     from explorer.training.config import TrainConfig
     from explorer.training.loop import train
 
