@@ -73,54 +73,78 @@ def generate_shapes(n: int = DEFAULT_COUNT, seed: int = 0, size: int = DEFAULT_S
     """Make n images, the classes balanced (counts differ by at most one), shuffled.
 
     Returns x: uint8 (n, 3, size, size); y: int64 (n,) indices into SHAPE_CLASSES;
-    masks: bool (n, size, size), True on the shape's pixels.
+    masks: bool (n, size, size), True on the shape's pixels. The random draws happen in a fixed
+    order (background, clutter, shape, noise), so a seed always gives the same images.
     """
     rng = np.random.default_rng(seed)
-    k = len(SHAPE_CLASSES)
-    y = rng.permutation(np.arange(n) % k).astype(np.int64)
-    s = float(size) / DEFAULT_SIZE                       # geometry scales with the image size
+    y = rng.permutation(np.arange(n) % len(SHAPE_CLASSES)).astype(np.int64)
     grid = np.arange(size, dtype=np.float32) + 0.5
-    gx, gy = grid[None, None, :], grid[None, :, None]     # (1, 1, W), (1, H, 1)
+    g = _Grid(rng, n, size, float(size) / DEFAULT_SIZE, grid[None, None, :], grid[None, :, None])
+    img = _clutter(g, _background(g))
+    masks = _place_shapes(g, y)
+    img = np.where(masks[:, None], _visible_colour(g, img, masks), img)
+    img += 0.06 * rng.standard_normal(img.shape, dtype=np.float32)
+    x = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+    return x, y, masks
 
-    def col(*shape: int) -> np.ndarray:
-        return rng.random(shape, dtype=np.float32)
 
-    # Background: a linear gradient between two random colours, (n, 3, H, W).
-    c0, c1 = col(n, 3, 1, 1), col(n, 3, 1, 1)
-    g_ang = col(n, 1, 1) * 2 * np.pi
-    t = (np.cos(g_ang) * gx + np.sin(g_ang) * gy) / size                       # (n, H, W)
+class _Grid:
+    """What every drawing step shares: the generator, the batch and the pixel grid."""
+
+    def __init__(self, rng: np.random.Generator, n: int, size: int, s: float,
+                 gx: np.ndarray, gy: np.ndarray):
+        self.rng, self.n, self.size = rng, n, size
+        self.s = s                  # geometry scale: image size / 32
+        self.gx, self.gy = gx, gy   # pixel centres, (1, 1, W) and (1, H, 1)
+
+    def col(self, *shape: int) -> np.ndarray:
+        """Uniform [0, 1) float32 draws of the given shape."""
+        return self.rng.random(shape, dtype=np.float32)
+
+
+def _background(g: _Grid) -> np.ndarray:
+    """A linear gradient between two random colours, (n, 3, H, W) floats in [0, 1]."""
+    c0, c1 = g.col(g.n, 3, 1, 1), g.col(g.n, 3, 1, 1)
+    g_ang = g.col(g.n, 1, 1) * 2 * np.pi
+    t = (np.cos(g_ang) * g.gx + np.sin(g_ang) * g.gy) / g.size                  # (n, H, W)
     t = (t - t.min(axis=(1, 2), keepdims=True)) / (np.ptp(t, axis=(1, 2), keepdims=True) + 1e-6)
-    img = c0 + (c1 - c0) * t[:, None]
+    return c0 + (c1 - c0) * t[:, None]
 
-    # Soft blobs (Gaussian, no hard edge) in random colours: clutter that is not a shape.
+
+def _clutter(g: _Grid, img: np.ndarray) -> np.ndarray:
+    """Soft Gaussian blobs (no hard edge) and 0 to 3 thin straight lines: clutter, not shapes."""
     for _ in range(3):
-        bx, by = col(n, 1, 1) * size, col(n, 1, 1) * size
-        sigma = (1.5 + 3.0 * col(n, 1, 1)) * s
-        alpha = 0.8 * col(n, 1, 1) * np.exp(-((gx - bx) ** 2 + (gy - by) ** 2) / (2 * sigma ** 2))
-        img = img + alpha[:, None] * (col(n, 3, 1, 1) - img)
-
-    # Thin straight lines across the whole image (0 to 3 per image).
-    n_lines = rng.integers(0, 4, size=n)
+        bx, by = g.col(g.n, 1, 1) * g.size, g.col(g.n, 1, 1) * g.size
+        sigma = (1.5 + 3.0 * g.col(g.n, 1, 1)) * g.s
+        alpha = 0.8 * g.col(g.n, 1, 1) * np.exp(-((g.gx - bx) ** 2 + (g.gy - by) ** 2) / (2 * sigma ** 2))
+        img = img + alpha[:, None] * (g.col(g.n, 3, 1, 1) - img)
+    n_lines = g.rng.integers(0, 4, size=g.n)
     for j in range(3):
-        px, py = col(n, 1, 1) * size, col(n, 1, 1) * size
-        l_ang = col(n, 1, 1) * np.pi
-        dist = np.abs((gx - px) * np.sin(l_ang) - (gy - py) * np.cos(l_ang))
-        on = (dist <= 0.6 * s) & (n_lines > j)[:, None, None]
-        img = np.where(on[:, None], col(n, 3, 1, 1), img)
+        px, py = g.col(g.n, 1, 1) * g.size, g.col(g.n, 1, 1) * g.size
+        l_ang = g.col(g.n, 1, 1) * np.pi
+        dist = np.abs((g.gx - px) * np.sin(l_ang) - (g.gy - py) * np.cos(l_ang))
+        on = (dist <= 0.6 * g.s) & (n_lines > j)[:, None, None]
+        img = np.where(on[:, None], g.col(g.n, 3, 1, 1), img)
+    return img
 
-    # The shape: random radius, centre (fully inside the image), rotation and colour.
-    r = (_R_MIN + (_R_MAX - _R_MIN) * col(n, 1, 1)) * s
-    room = size / 2 - r - 1                                   # how far the centre may move and stay inside
-    cx = size / 2 + _SHIFT * room * (2 * col(n, 1, 1) - 1)
-    cy = size / 2 + _SHIFT * room * (2 * col(n, 1, 1) - 1)
-    theta = col(n, 1, 1) * 2 * np.pi
-    masks = _shape_masks(y, gx - cx, gy - cy, r, theta)
-    # Shape colour: random hue, but its luminance differs from the background's under it by at
-    # least _LUMA (mixed towards white or black as needed), so every shape is visible.
-    shape_col = col(n, 3, 1, 1)
+
+def _place_shapes(g: _Grid, y: np.ndarray) -> np.ndarray:
+    """Each image's shape: random radius, centre (fully inside the image) and rotation; (n, H, W) masks."""
+    r = (_R_MIN + (_R_MAX - _R_MIN) * g.col(g.n, 1, 1)) * g.s
+    room = g.size / 2 - r - 1                           # how far the centre may move and stay inside
+    cx = g.size / 2 + _SHIFT * room * (2 * g.col(g.n, 1, 1) - 1)
+    cy = g.size / 2 + _SHIFT * room * (2 * g.col(g.n, 1, 1) - 1)
+    theta = g.col(g.n, 1, 1) * 2 * np.pi
+    return _shape_masks(y, g.gx - cx, g.gy - cy, r, theta)
+
+
+def _visible_colour(g: _Grid, img: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """A random hue whose luminance differs from the background under the shape by at least
+    _LUMA (mixed towards white or black as needed), so every shape is visible; (n, 3, 1, 1)."""
+    shape_col = g.col(g.n, 3, 1, 1)
     m = masks[:, None].astype(np.float32)
     local_bg = (img * m).sum(axis=(2, 3), keepdims=True) / np.maximum(m.sum(axis=(2, 3), keepdims=True), 1)
-    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(1, 3, 1, 1)
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(1, 3, 1, 1)  # ITU-R BT.601
     l_bg = (local_bg * luma).sum(axis=1, keepdims=True)                  # (n, 1, 1, 1)
     l_sh = (shape_col * luma).sum(axis=1, keepdims=True)
     weak = np.abs(l_sh - l_bg) < _LUMA
@@ -129,9 +153,4 @@ def generate_shapes(n: int = DEFAULT_COUNT, seed: int = 0, size: int = DEFAULT_S
     t_up = np.clip((l_bg + _LUMA - l_sh) / np.maximum(1 - l_sh, 1e-6), 0, 1)
     t_down = np.clip(1 - (l_bg - _LUMA) / np.maximum(l_sh, 1e-6), 0, 1)
     shape_col = np.where(up, shape_col + t_up * (1 - shape_col), shape_col)
-    shape_col = np.where(down, shape_col * (1 - t_down), shape_col)
-    img = np.where(masks[:, None], shape_col, img)
-
-    img += 0.06 * rng.standard_normal(img.shape, dtype=np.float32)
-    x = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
-    return x, y, masks
+    return np.where(down, shape_col * (1 - t_down), shape_col)
