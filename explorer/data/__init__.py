@@ -32,8 +32,9 @@ from explorer.data.augment import Augment, normalize, random_crop, random_flip
 from explorer.data.builtin import DIGIT_NAMES
 from explorer.data.shapes import DEFAULT_COUNT as SHAPES_COUNT
 from explorer.data.shapes import SHAPE_CLASSES
+from explorer.data.roots import default_data_root
 from explorer.data.torchvision_sets import (CIFAR10_NAMES, CIFAR100_NAMES, FASHION_NAMES, FOLDER_IMAGE_SIZE,
-                                            MAX_FOLDER_IMAGES, default_data_root)
+                                            MAX_FOLDER_IMAGES)
 from explorer.errors import DataError
 from explorer.core.spec import SpecError
 

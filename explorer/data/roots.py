@@ -34,10 +34,14 @@ MAX_SCAN_SECONDS = 10.0          # wall-clock seconds one scan may take (a slow 
 MAX_SCAN_DEPTH = 16              # folder levels below a class folder
 
 
+def default_data_root() -> Path:
+    """$CNN_EXPLORER_DATA if set, else ~/.cache/cnn-explorer/data."""
+    env = os.environ.get("CNN_EXPLORER_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "cnn-explorer" / "data"
+
+
 def allowed_roots() -> list[Path]:
     """The resolved folders the app may read data under (see the module docstring)."""
-    from explorer.data.torchvision_sets import default_data_root
-
     text = os.environ.get(ENV_ROOTS, "")
     listed = [Path(p).expanduser() for p in text.split(os.pathsep) if p.strip()]
     if not listed:

@@ -31,6 +31,7 @@ import torch
 
 from explorer.data.formats import (MAX_IDX_BYTES, MAX_PICKLE_BYTES, read_cifar_batch, read_idx, read_verified,
                                    verify_checksums)
+from explorer.data.roots import scan_image_folder
 from explorer.errors import DataError
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -81,12 +82,6 @@ assert len(CIFAR100_NAMES) == 100
 PROBE_TIMEOUT_S = 5.0           # how long to wait for the download host before giving up
 MAX_FOLDER_IMAGES = 20_000      # an image folder larger than this is subsampled (stratified)
 FOLDER_IMAGE_SIZE = 64          # default side of the square RGB images a folder is resized to
-
-
-def default_data_root() -> Path:
-    """$CNN_EXPLORER_DATA if set, else ~/.cache/cnn-explorer/data."""
-    env = os.environ.get("CNN_EXPLORER_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "cnn-explorer" / "data"
 
 
 # Image files an image folder may hold (torchvision.datasets.folder.IMG_EXTENSIONS) and the PIL
@@ -335,7 +330,6 @@ def _read_image(path: str, size: int) -> np.ndarray | None:
 
 def scan_folder(root: Path) -> tuple[list[tuple[str, int]], tuple[str, ...], list[str]]:
     """(samples [(path, class index)], class names, notes) of an image folder; DataError if unusable."""
-    from explorer.data.roots import scan_image_folder
 
     root = Path(root).expanduser()
     how = ("Put the images in one sub-folder per class, e.g. DIR/cat/001.jpg and DIR/dog/002.png, and pass "
