@@ -60,7 +60,7 @@ def add_parsers(sub, positive) -> None:
 def sweep_from_args(args, load_spec):
     """The SweepFile these flags describe; UserError for anything wrong (nothing has started)."""
     from explorer.data import dataset_info
-    from explorer.search.driver import _cost
+    from explorer.search.driver import network_cost
     from explorer.search.recipes import recipe_config
     from explorer.search.sweepfile import Budget, new_sweep, read_sweep
 
@@ -89,7 +89,7 @@ def sweep_from_args(args, load_spec):
         dataset_info(sweep.dataset)
     except KeyError:
         raise ConfigError(f"unknown dataset {sweep.dataset!r}", field="dataset") from None
-    _cost(sweep.base, sweep.dataset)  # the base network must fit the data (SpecError otherwise)
+    network_cost(sweep.base, sweep.dataset)  # the base network must fit the data (SpecError otherwise)
     return sweep
 
 

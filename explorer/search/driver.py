@@ -172,7 +172,7 @@ class SweepDriver:
         try:
             spec, config = apply(self.sweep.base, self.sweep.train, {**point, "epochs": epochs})
             spec = replace(spec, name=f"{self.sweep.base.name}-sweep-t{offset + trial.number}")
-            params, macs = _cost(spec, self.sweep.dataset)
+            params, macs = network_cost(spec, self.sweep.dataset)
         except UserError as e:
             self._fail(study, trial, f"this point gives no valid network: {e}")
             return None
@@ -298,7 +298,7 @@ def _asked(study) -> int:
     return sum(t.state.name != "WAITING" for t in study.get_trials(deepcopy=False))
 
 
-def _cost(spec, dataset: str) -> tuple[int, int]:
+def network_cost(spec, dataset: str) -> tuple[int, int]:
     """Params and MACs of the network as it will train on `dataset` (input and classes adapted);
     a SpecError when the shapes do not fit."""
     from explorer.core.analysis import analyze
