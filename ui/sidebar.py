@@ -419,26 +419,21 @@ def fields_grid(fields: tuple[Field, ...], values: dict[str, Any], prefix: str, 
             else:
                 field_widget(f, values.get(f.name), prefix + f.name, on_change=on_change, args=args_for(f.name),
                              fallback=values.get("kernel"))
-    switches = [f for f in fields if f.kind in ("bool", "padding") or _optional(f)]
+    switches = [f for f in fields if f.kind in ("bool", "padding") or f.optional]
     cols = st.columns(2) if switches else []
     for i, f in enumerate(switches):
         with cols[i % 2]:
             if f.kind == "bool":
                 st.checkbox(f.ui_label, value=bool(values.get(f.name)), key=prefix + f.name,
                             help=field_help(f), on_change=on_change, args=args_for(f.name))
-            elif _optional(f):
-                st.checkbox(f"{f.ui_label} = kernel" if f.name == "stride" else f"{f.ui_label}: automatic",
+            elif f.optional:
+                st.checkbox(f.ui_label + f.unset,
                             value=values.get(f.name) is None, key=prefix + f.name + state.W_AUTO, on_change=on_change,
                             args=args_for(f.name), help=field_help(f))
             else:
                 st.checkbox("\"Same\" padding", value=values.get(f.name) == "same", key=prefix + f.name + state.W_SAME,
                             on_change=on_change, args=args_for(f.name),
                             help="Pad so that the output keeps the input size (stride 1 only)")
-
-
-def _optional(f: Field) -> bool:
-    """An int field whose default is "unset" (pool stride: None means the kernel size)."""
-    return f.kind == "int" and f.default is None
 
 
 def field_widget(f: Field, value: Any, key: str, *, on_change=None, args: tuple = (), fallback: Any = None) -> None:
@@ -455,7 +450,7 @@ def field_widget(f: Field, value: Any, key: str, *, on_change=None, args: tuple 
         unset = value is None
         shown = (fallback if isinstance(fallback, int) else lo) if unset else value
         # in the add form (no callback) nothing is disabled: the switch is only read on submit
-        st.number_input(label, lo, hi, int(shown), step=1, disabled=unset and _optional(f) and live, **common)
+        st.number_input(label, lo, hi, int(shown), step=1, disabled=unset and f.optional and live, **common)
     elif f.kind == "float":
         step, fmt = _float_style(f)
         st.number_input(label, lo, hi, float(value), step=step, format=fmt, **common)
@@ -474,7 +469,7 @@ def read_field(f: Field, key: str) -> Any:
     value = ss.get(key)
     if f.kind == "padding":
         return "same" if ss.get(key + state.W_SAME) else value
-    if _optional(f) and ss.get(key + state.W_AUTO):
+    if f.optional and ss.get(key + state.W_AUTO):
         return None
     if f.kind == "ints":
         try:

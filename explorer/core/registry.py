@@ -60,6 +60,7 @@ class Field:
     required: bool = False           # the spec must set it
     label: str = ""                  # the widget's label ("Filters K"); empty: from the name
     short: str = ""                  # abbreviation in one-line block summaries ("K"); empty: the name
+    unset: str = ": automatic"       # after the label on an optional field's switch: what None means
 
     @property
     def ui_label(self) -> str:
@@ -68,6 +69,11 @@ class Field:
     @property
     def ui_short(self) -> str:
         return self.short or self.name
+
+    @property
+    def optional(self) -> bool:
+        """An int field whose default is "unset" (pool stride: None means the kernel size)."""
+        return self.kind == "int" and self.default is None
 
     def check(self, value: Any) -> Any:
         """Return the value if it fits this field, else raise ValueError with what is expected.
@@ -280,14 +286,6 @@ def get_block(type_name: str) -> BlockDef:
 def block_types() -> list[str]:
     _ensure_loaded()
     return list(REGISTRY)
-
-
-def types_with_role(*roles: str) -> list[str]:
-    """Registered types whose role is one of `roles` (each must be a key of ROLES)."""
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise KeyError(f"unknown role(s) {', '.join(map(repr, unknown))}; one of {', '.join(ROLES)}")
-    return [t for t in block_types() if REGISTRY[t].role in roles]
 
 
 def unknown_type_message(type_name: Any) -> str:

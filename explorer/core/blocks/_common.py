@@ -8,7 +8,7 @@ it with ceil_mode, never starting a window in the right padding).
 
 from __future__ import annotations
 
-from explorer.core.registry import Field, Params, Shape, ShapeProblem, Warn
+from explorer.core.registry import Field, Shape, ShapeProblem, Warn
 
 
 def spatial(shape: Shape, block: str) -> tuple[int, int, int]:
@@ -100,7 +100,7 @@ def f_kernel(default: int = 3, help: str = "filter size F (square F x F)") -> Fi
     return Field("kernel", "int", default, help, min=1, max=64, label="Kernel size F", short="F")
 
 
-def f_stride(default: int | None = 1, help: str = "step S between windows") -> Field:
+def f_stride(default: int = 1, help: str = "step S between windows") -> Field:
     return Field("stride", "int", default, help, min=1, max=64, label="Stride S", short="S")
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from torch import nn
 
-from explorer.core.blocks._common import f_kernel, f_stride, spatial, window, window_formula
+from explorer.core.blocks._common import f_kernel, spatial, window, window_formula
 from explorer.core.registry import BlockDef, Field, Params, Shape, Warn, register
 
 _POOL_FIELDS = (
     f_kernel(2, "window size F (F x F)"),
-    f_stride(None, "step S between windows (empty: same as the kernel, as in PyTorch)"),
+    Field("stride", "int", None, "step S between windows (empty: same as the kernel, as in PyTorch)", min=1,
+          max=64, label="Stride S", short="S", unset=" = kernel"),
     Field("padding", "int", 0, "padding on each side (at most half the window)", min=0, max=32,
           label="Padding P", short="P"),
     Field("ceil_mode", "bool", False, "round the output size up instead of down (GoogLeNet, SqueezeNet)",
