@@ -136,10 +136,10 @@ class Branches:
     parallel `paths` (each a sequence of layer labels; an empty path is the identity shortcut)
     meet at `merge`, and `after` follows the merge. Labels are short, e.g. "3x3 conv s2 → 64"."""
 
-    paths: tuple[tuple[str, ...], ...]
-    merge: str = "+"                 # "+" (add), "concat" (channels), "×" (scale channels)
-    stem: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
+    paths: tuple[tuple[str, ...], ...]  # parallel paths of layer labels; () is the identity shortcut
+    merge: str = "+"                 # "+" (add), "concat" (channels), "×" (scale channels); "": one path
+    stem: tuple[str, ...] = ()       # layers before the paths split
+    after: tuple[str, ...] = ()      # layers after the merge
 
 
 @dataclass(frozen=True)
