@@ -17,7 +17,7 @@ from explorer.core.analysis import DTYPES, MAX_BATCH, OPTIMIZER_STATE
 from explorer.core.budget import check_spec
 from explorer.core.export import to_pytorch_source
 from explorer.core.presets import list_presets, load_preset, preset_info
-from explorer.core.registry import Field, block_types, get_block, validate_block_dict
+from explorer.core.registry import FAMILIES, Field, block_types, get_block, validate_block_dict
 from explorer.core.share import share_url
 from explorer.core.spec import MAX_REPEAT, MAX_SPEC_BYTES, BlockSpec, NetworkSpec, SpecError
 from explorer.text import slug as text_slug
@@ -27,21 +27,6 @@ from ui import state
 
 OPTIMIZER_LABELS = {"sgd": "SGD + momentum (1 state)", "sgd-plain": "Plain SGD (no state)",
                     "adam": "Adam (2 states)", "adamw": "AdamW (2 states)"}
-FAMILIES = {"layers": "Layers", "activation": "Activations", "pooling": "Pooling",
-            "normalization": "Normalization", "regularization": "Regularization", "composite": "Composite"}
-LABELS = {"out_channels": "Filters K", "kernel": "Kernel size F", "stride": "Stride S",
-          "padding": "Padding P", "dilation": "Dilation D", "groups": "Groups", "bias": "Learn a bias",
-          "out_features": "Output features", "p": "Drop probability p", "ceil_mode": "Round up (ceil)",
-          "output_size": "Output size", "negative_slope": "Slope (x < 0)", "channels": "Channels per conv",
-          "num_layers": "Layers", "growth_rate": "Growth rate k", "bn_size": "Bottleneck factor",
-          "drop_rate": "Drop rate", "compression": "Compression", "mid_channels": "Middle channels",
-          "expand_ratio": "Expansion ratio", "reduction": "Reduction ratio", "std": "Noise std",
-          "norm": "Batch norm", "affine": "Learn scale, shift", "eps": "Epsilon", "momentum": "Momentum",
-          "squeeze": "Squeeze channels", "expand1x1": "Expand 1x1", "expand3x3": "Expand 3x3",
-          "ch1x1": "1x1 channels", "ch3x3red": "3x3 reduce", "ch3x3": "3x3 channels",
-          "ch5x5red": "5x5 reduce", "ch5x5": "5x5 channels",
-          "pool_proj": "Pool projection", "branch3_kernel": "Branch 3 kernel"}
-SHORT = {"out_channels": "K", "kernel": "F", "stride": "S", "padding": "P", "out_features": "out"}
 
 
 def render(spec: NetworkSpec, error: SpecError | None, out_shapes: dict[int, str]) -> None:
@@ -76,9 +61,9 @@ def _safe(callback: Callable[..., None]) -> Callable[..., None]:
 def _history_bar() -> None:
     left, right = st.columns(2)
     left.button("Undo", icon=":material/undo:", on_click=state.undo, disabled=not state.can_undo(),
-                width="stretch", key="b.undo", help="Take back the last change to the network")
+                width="stretch", key=state.W_UNDO, help="Take back the last change to the network")
     right.button("Redo", icon=":material/redo:", on_click=state.redo, disabled=not state.can_redo(),
-                 width="stretch", key="b.redo", help="Put back the change you took back")
+                 width="stretch", key=state.W_REDO, help="Put back the change you took back")
 
 
 def _preset_title(name: str) -> str:
@@ -91,7 +76,7 @@ def _preset_picker() -> None:
     st.selectbox("Start from a preset", names, index=None, format_func=_preset_title, key=state.PRESET_PICK,
                  placeholder="Choose a network…", on_change=_on_preset,
                  help="Replaces the network with a classic architecture (undo brings yours back)")
-    st.button("New empty network", icon=":material/add_box:", on_click=_on_new, key="b.new", width="stretch",
+    st.button("New empty network", icon=":material/add_box:", on_click=_on_new, key=state.W_NEW, width="stretch",
               help="Start from no blocks, keeping the input shape and class count (undo brings yours back)")
 
 
@@ -115,18 +100,19 @@ def _on_preset() -> None:
 # --- input and memory settings -------------------------------------------------------------------
 def _input_settings(spec: NetworkSpec) -> None:
     g = state.gen()
-    st.text_input("Network name", spec.name, key=f"name.{g}", max_chars=100, on_change=_on_name,
-                  args=(f"name.{g}",), help="Used for the downloaded files and the PyTorch class name")
+    st.text_input("Network name", spec.name, key=state.W_NAME + str(g), max_chars=100, on_change=_on_name,
+                  args=(state.W_NAME + str(g),), help="Used for the downloaded files and the PyTorch class name")
     if len(spec.input) == 3:
         cols = st.columns(3)
         for i, (col, label) in enumerate(zip(cols, ("Channels", "Height (px)", "Width (px)"))):
-            col.number_input(label, 1, 8192, int(spec.input[i]), key=f"in.{g}.{i}", on_change=_on_input,
-                             args=(g,), help="Input image shape per example: C x H x W")
+            col.number_input(label, 1, 8192, int(spec.input[i]), key=f"{state.W_INPUT}{g}.{i}",
+                             on_change=_on_input, args=(g,), help="Input image shape per example: C x H x W")
     else:
-        st.number_input("Input features", 1, 8192, int(spec.input[0]), key=f"in.{g}.0",
+        st.number_input("Input features", 1, 8192, int(spec.input[0]), key=f"{state.W_INPUT}{g}.0",
                         on_change=_on_input, args=(g,), help="Length of each flat input vector")
-    st.number_input("Number of classes", 1, 100_000, spec.num_classes, key=f"cls.{g}", on_change=_on_classes,
-                    args=(f"cls.{g}",), help="Also resizes the last layer when it produced the old count")
+    st.number_input("Number of classes", 1, 100_000, spec.num_classes, key=state.W_CLASSES + str(g),
+                    on_change=_on_classes, args=(state.W_CLASSES + str(g),),
+                    help="Also resizes the last layer when it produced the old count")
     st.divider()
     st.caption("Memory estimate")
     ss = st.session_state
@@ -154,7 +140,7 @@ def _on_name(key: str) -> None:
 @_safe
 def _on_input(g: int) -> None:
     spec = state.spec()
-    values = [st.session_state.get(f"in.{g}.{i}") for i in range(len(spec.input))]
+    values = [st.session_state.get(f"{state.W_INPUT}{g}.{i}") for i in range(len(spec.input))]
     if all(isinstance(v, int) for v in values):
         state.commit(spec.with_input(values), from_editor=True)
 
@@ -177,9 +163,9 @@ def _block_editor(spec: NetworkSpec, error: SpecError | None, out_shapes: dict[i
     bad = error.block_index if error is not None else None
     if bad is not None and bad != sel and bad < n:
         st.error(f"Block {bad + 1} does not fit: {error.message}", icon=":material/error:")
-        st.button(f"Show block {bad + 1}", on_click=state.select, args=(bad,), key="b.showbad",
+        st.button(f"Show block {bad + 1}", on_click=state.select, args=(bad,), key=state.W_SHOW_BAD,
                   icon=":material/arrow_forward:")
-    key = f"sel.{g}.{_labels_token(spec, out_shapes, bad)}"
+    key = f"{state.W_SELECT}{g}.{_labels_token(spec, out_shapes, bad)}"
     st.selectbox("Block to edit", range(n), index=sel, key=key, on_change=_on_select, args=(key,),
                  format_func=lambda i: ("⚠ " if i == bad else "") + block_summary(i, spec.blocks[i], out_shapes),
                  help="Pick a block to change, move, duplicate or delete (or click its row in the table)")
@@ -189,13 +175,13 @@ def _block_editor(spec: NetworkSpec, error: SpecError | None, out_shapes: dict[i
                ("Duplicate", ":material/content_copy:", _duplicate, (sel,), False),
                ("Delete", ":material/delete:", _delete, (sel,), False))
     for col, (label, icon, fn, args, disabled) in zip(cols, actions):
-        col.button("", icon=icon, help=label, key=f"b.{label}", on_click=fn, args=args, disabled=disabled,
+        col.button("", icon=icon, help=label, key=state.W_ACTION + label, on_click=fn, args=args, disabled=disabled,
                    width="stretch")
     block = spec.blocks[sel]
     definition = get_block(block.type)
     st.caption(f"**{definition.title}** — {definition.description}")
     values = {**definition.defaults(), **block.values}
-    fields_grid(definition.fields, values, f"ed.{g}.{sel}.", on_change=_on_edit,
+    fields_grid(definition.fields, values, f"{state.W_EDIT}{g}.{sel}.", on_change=_on_edit,
                 args_for=lambda name: (sel, name, g), repeat=block.repeat)
     for p in (state.field_error(), _as_problem(error)):
         if p and p["index"] == sel:
@@ -223,7 +209,7 @@ def _on_select(key: str) -> None:
 def _on_edit(index: int, name: str, g: int) -> None:
     spec = state.spec()
     block = spec.blocks[index]
-    key = f"ed.{g}.{index}.{name}"
+    key = f"{state.W_EDIT}{g}.{index}.{name}"
     try:
         if name == "repeat":
             value = st.session_state[key]
@@ -276,16 +262,18 @@ def _delete(index: int) -> None:
 
 # --- the palette ---------------------------------------------------------------------------------
 def _palette(spec: NetworkSpec, out_shapes: dict[int, str]) -> None:
-    family = st.pills("Family", list(FAMILIES), default="layers", format_func=FAMILIES.get, required=True,
-                      key="add.family", help="Block types grouped by what they do")
-    types = types_in_family(family or "layers")
-    type_name = st.selectbox("Block type", types, key=f"add.type.{family}", format_func=lambda t: get_block(t).title)
+    first = next(iter(FAMILIES))
+    family = st.pills("Family", list(FAMILIES), default=first, format_func=lambda f: FAMILIES[f].label,
+                      required=True, key=state.W_ADD_FAMILY, help="Block types grouped by what they do")
+    types = types_in_family(family or first)
+    type_name = st.selectbox("Block type", types, key=state.W_ADD_TYPE + str(family),
+                             format_func=lambda t: get_block(t).title)
     definition = get_block(type_name)
     st.caption(definition.description)
     n = len(spec.blocks)
-    with st.form(f"add.form.{type_name}", border=False, enter_to_submit=False):
-        fields_grid(definition.fields, definition.defaults(), f"add.{type_name}.", repeat=1)
-        position_key = f"add.pos.{type_name}.{_labels_token(spec, out_shapes)}"
+    with st.form(state.W_ADD_FORM + type_name, border=False, enter_to_submit=False):
+        fields_grid(definition.fields, definition.defaults(), f"{state.W_ADD}{type_name}.", repeat=1)
+        position_key = f"{state.W_ADD_POSITION}{type_name}.{_labels_token(spec, out_shapes)}"
         st.selectbox("Position", range(n, -1, -1), key=position_key,
                      format_func=lambda k: ("At the end" if k == n else "At the start" if k == 0
                                             else f"After {block_summary(k - 1, spec.blocks[k - 1], out_shapes)}"),
@@ -304,13 +292,13 @@ def _on_add(type_name: str, position_key: str) -> None:
     data: dict[str, Any] = {"type": type_name}
     for f in definition.fields:
         try:
-            value = read_field(f, f"add.{type_name}.{f.name}")
+            value = read_field(f, f"{state.W_ADD}{type_name}.{f.name}")
         except ValueError as e:
             state.set_field_error(-1, f.name, f"{f.name} {e}")
             return
         if value is not None and value != f.default:
             data[f.name] = value
-    repeat = st.session_state.get(f"add.{type_name}.repeat") or 1
+    repeat = st.session_state.get(f"{state.W_ADD}{type_name}.{state.W_REPEAT}") or 1
     if repeat != 1:
         data["repeat"] = repeat
     position = st.session_state.get(position_key, len(spec.blocks))
@@ -333,10 +321,10 @@ def _files(spec: NetworkSpec, error: SpecError | None) -> None:
         (st.success if result[0] == "success" else st.error)(result[1])
     slug = text_slug(spec.name)
     st.download_button("Download spec JSON", spec.to_json(), file_name=f"{slug}.json", mime="application/json",
-                       icon=":material/download:", on_click="ignore", width="stretch", key="b.dl.json")
+                       icon=":material/download:", on_click="ignore", width="stretch", key=state.W_DOWNLOAD_JSON)
     st.download_button("Download PyTorch code", functools.partial(pytorch_source, spec.to_json()),
                        file_name=f"{slug}.py", mime="text/x-python", icon=":material/code:", on_click="ignore",
-                       width="stretch", key="b.dl.py", disabled=error is not None,
+                       width="stretch", key=state.W_DOWNLOAD_PY, disabled=error is not None,
                        help="Fix the error first" if error is not None else "A standalone .py file; needs only torch")
     st.caption("Share link (the address bar always holds the current network):")
     try:
@@ -389,7 +377,7 @@ def block_summary(index: int, block: BlockSpec, out_shapes: dict[int, str]) -> s
             continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) \
             else str(value)
-        bits.append(f"{SHORT.get(f.name, f.name)}={shown}")
+        bits.append(f"{f.ui_short}={shown}")
     text = f"{index + 1}. {definition.title}" + (f" {', '.join(bits)}" if bits else "")
     if block.repeat > 1:
         text += f" ×{block.repeat}"
@@ -398,12 +386,8 @@ def block_summary(index: int, block: BlockSpec, out_shapes: dict[int, str]) -> s
     return text
 
 
-def field_label(f: Field) -> str:
-    return LABELS.get(f.name, f.name.replace("_", " ").capitalize())
-
-
 def field_help(f: Field) -> str:
-    parts = [f.help[:1].upper() + f.help[1:] if f.help else field_label(f)]
+    parts = [f.help[:1].upper() + f.help[1:] if f.help else f.ui_label]
     if f.min is not None and f.max is not None and f.kind in ("int", "float", "padding", "ints"):
         parts.append(f"range {f.min:g} to {f.max:g}")
     if f.default is not None:
@@ -428,39 +412,34 @@ def fields_grid(fields: tuple[Field, ...], values: dict[str, Any], prefix: str, 
     for i, f in enumerate(cells):
         with cols[i % 2]:
             if f is None:
-                st.number_input("Repeat", 1, MAX_REPEAT, int(repeat), key=prefix + "repeat", on_change=on_change,
+                st.number_input("Repeat", 1, MAX_REPEAT, int(repeat), key=prefix + state.W_REPEAT, on_change=on_change,
                                 args=args_for("repeat"),
                                 help=f"Stack identical copies of this block, shapes carried through "
                                      f"(1 to {MAX_REPEAT})")
             else:
                 field_widget(f, values.get(f.name), prefix + f.name, on_change=on_change, args=args_for(f.name),
                              fallback=values.get("kernel"))
-    switches = [f for f in fields if f.kind in ("bool", "padding") or _optional(f)]
+    switches = [f for f in fields if f.kind in ("bool", "padding") or f.optional]
     cols = st.columns(2) if switches else []
     for i, f in enumerate(switches):
         with cols[i % 2]:
             if f.kind == "bool":
-                st.checkbox(field_label(f), value=bool(values.get(f.name)), key=prefix + f.name,
+                st.checkbox(f.ui_label, value=bool(values.get(f.name)), key=prefix + f.name,
                             help=field_help(f), on_change=on_change, args=args_for(f.name))
-            elif _optional(f):
-                st.checkbox(f"{field_label(f)} = kernel" if f.name == "stride" else f"{field_label(f)}: automatic",
-                            value=values.get(f.name) is None, key=prefix + f.name + ".auto", on_change=on_change,
+            elif f.optional:
+                st.checkbox(f.ui_label + f.unset,
+                            value=values.get(f.name) is None, key=prefix + f.name + state.W_AUTO, on_change=on_change,
                             args=args_for(f.name), help=field_help(f))
             else:
-                st.checkbox("\"Same\" padding", value=values.get(f.name) == "same", key=prefix + f.name + ".same",
+                st.checkbox("\"Same\" padding", value=values.get(f.name) == "same", key=prefix + f.name + state.W_SAME,
                             on_change=on_change, args=args_for(f.name),
                             help="Pad so that the output keeps the input size (stride 1 only)")
-
-
-def _optional(f: Field) -> bool:
-    """An int field whose default is "unset" (pool stride: None means the kernel size)."""
-    return f.kind == "int" and f.default is None
 
 
 def field_widget(f: Field, value: Any, key: str, *, on_change=None, args: tuple = (), fallback: Any = None) -> None:
     """One input for one schema field (bool fields and the "same"/"automatic" switches are drawn by
     fields_grid). An unset optional int shows `fallback` (the kernel for a pool stride), disabled."""
-    label, help_text = field_label(f), field_help(f)
+    label, help_text = f.ui_label, field_help(f)
     lo = None if f.min is None else (int(f.min) if f.kind != "float" else float(f.min))
     hi = None if f.max is None else (int(f.max) if f.kind != "float" else float(f.max))
     common = dict(key=key, help=help_text, on_change=on_change, args=args)
@@ -471,7 +450,7 @@ def field_widget(f: Field, value: Any, key: str, *, on_change=None, args: tuple 
         unset = value is None
         shown = (fallback if isinstance(fallback, int) else lo) if unset else value
         # in the add form (no callback) nothing is disabled: the switch is only read on submit
-        st.number_input(label, lo, hi, int(shown), step=1, disabled=unset and _optional(f) and live, **common)
+        st.number_input(label, lo, hi, int(shown), step=1, disabled=unset and f.optional and live, **common)
     elif f.kind == "float":
         step, fmt = _float_style(f)
         st.number_input(label, lo, hi, float(value), step=step, format=fmt, **common)
@@ -489,8 +468,8 @@ def read_field(f: Field, key: str) -> Any:
     ss = st.session_state
     value = ss.get(key)
     if f.kind == "padding":
-        return "same" if ss.get(key + ".same") else value
-    if _optional(f) and ss.get(key + ".auto"):
+        return "same" if ss.get(key + state.W_SAME) else value
+    if f.optional and ss.get(key + state.W_AUTO):
         return None
     if f.kind == "ints":
         try:

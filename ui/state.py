@@ -43,6 +43,20 @@ TABLE = "w.table"              # widget: layer table (row selection selects a bl
 VIEW = "view"                  # widget: main-area tab (bound to the URL as ?view=)
 W_DIAGRAM = "w.diagram."       # widget key prefix of the Build page's diagram tab
 W_BATCH, W_DTYPE, W_OPTIMIZER = "w.batch", "w.dtype", "w.optimizer"
+# Builder sidebar widgets (ui.sidebar). A trailing dot marks a prefix; what follows is noted.
+W_UNDO, W_REDO, W_NEW = "b.undo", "b.redo", "b.new"            # history and "new network" buttons
+W_SHOW_BAD = "b.showbad"                                         # "Show block N" (the one that does not fit)
+W_ACTION = "b."                      # + action label: move up/down, duplicate, delete the selected block
+W_DOWNLOAD_JSON, W_DOWNLOAD_PY = "b.dl.json", "b.dl.py"          # download buttons
+W_NAME, W_INPUT, W_CLASSES = "name.", "in.", "cls."   # + widget generation (W_INPUT: + "." + axis)
+W_SELECT = "sel."                    # + generation + "." + a token of the block labels: block chooser
+W_EDIT = "ed."                       # + generation + "." + block index + "." (+ field): the block editor
+W_ADD_FAMILY = "add.family"                                      # palette: family pills
+W_ADD_TYPE, W_ADD_FORM = "add.type.", "add.form."                # + family, + block type
+W_ADD_POSITION = "add.pos."          # + block type + "." + a token of the block labels
+W_ADD = "add."                       # + block type + "." (+ field): the add form's fields
+W_REPEAT = "repeat"                  # after a field-grid prefix: the repeat count
+W_AUTO, W_SAME = ".auto", ".same"    # after a field's key: its "automatic" and "same padding" switches
 # Train page (ui.train_views)
 TRAIN_CONFIG = "train_config"      # TrainConfig: the settings the Train page edits
 TRAIN_SELECTED = "train_selected"  # list[str]: run directory names whose curves are overlaid

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from explorer.core.analysis import Analysis, LayerRow
-from explorer.core.registry import get_block, resolve_params
+from explorer.core.registry import block_types, get_block, resolve_params
 from explorer.core.spec import NetworkSpec
 from explorer.training.runs import RunRecord, read_metrics, runs_root
 from explorer.text import frame_csv
@@ -158,18 +158,13 @@ def _block_of(spec: NetworkSpec, row: LayerRow):
     return spec.blocks[row.block_index] if row.block_index is not None else None
 
 
-_KIND_FAMILIES = ("pooling", "normalization", "regularization", "activation")
-_KIND_TYPES = {"sepconv": "conv", "mlpconv": "conv"}
-
-
 def _kind(row: LayerRow) -> str:
-    """What a layer is for, coarsely (conv, pooling, activation, ...): the diff aligns on this, so
-    a tanh facing a relu is one replaced activation, not a removal and an addition."""
-    try:
-        family = get_block(row.type).family
-    except Exception:  # noqa: BLE001 - module rows (torchvision) have class names as types
+    """What a layer is for, coarsely (conv, pooling, activation, ...; the block's registry entry
+    says): the diff aligns on this, so a tanh facing a relu is one replaced activation, not a
+    removal and an addition."""
+    if row.type not in block_types():  # module rows (torchvision) have class names as types
         return row.type
-    return family if family in _KIND_FAMILIES else _KIND_TYPES.get(row.type, row.type)
+    return get_block(row.type).diff_kind()
 
 
 def _settings(spec: NetworkSpec, row: LayerRow) -> dict:

@@ -265,11 +265,8 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
                    type_name=inst.type, rf=_compose_rf(rf, root.receptive_field),
                    saved_bytes=internal + owned,
                    formula=definition.formula(inst.in_shape, inst.out_shape, inst.params),
-                   label=(definition.memtable_label(inst.in_shape, inst.out_shape, inst.params)
-                          if definition.memtable_label else inst.type.upper()),
-                   # an adaptive pool that keeps the size (VGG's 7x7 at 224) is an identity
-                   elementwise=definition.elementwise or (inst.type == "adaptiveavgpool"
-                                                          and inst.in_shape == inst.out_shape),
+                   label=definition.row_label(inst.in_shape, inst.out_shape, inst.params),
+                   elementwise=definition.is_elementwise(inst.in_shape, inst.out_shape, inst.params),
                    warnings=inst.warnings)
         if row.output_shape != inst.out_shape:  # the formula and the forward pass disagree
             raise SpecError(f"internal shape mismatch: formula {inst.out_shape} vs forward "

@@ -40,7 +40,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
 
 from explorer.errors import BudgetError, ConfigError
-from explorer.core.registry import Params, resolve_params
+from explorer.core.registry import Params, get_block, resolve_params
 from explorer.core.spec import NetworkSpec
 
 ENV_PREFIX = "CNN_EXPLORER_"
@@ -208,8 +208,10 @@ _EXACT_MACS = {"conv", "linear"}  # the others' MACs are the upper bound describ
 
 
 def block_cost(type_name: str, in_channels: int | None, params: Params) -> tuple[int, int]:
-    """(leaf layers, parameter elements) of one instance; in_channels None: a lower bound of the leaves."""
-    return COSTS.get(type_name, lambda c, p: (1, 0))(in_channels, params)
+    """(leaf layers, parameter elements) of one instance; in_channels None: a lower bound of the leaves.
+    A block type's registry entry may carry its own formula (`cost`); else the table above."""
+    own = get_block(type_name).cost
+    return (own or COSTS.get(type_name, lambda c, p: (1, 0)))(in_channels, params)
 
 
 # --- the checks ---------------------------------------------------------------------------------

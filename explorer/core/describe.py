@@ -1,10 +1,13 @@
-"""Formula text and labels for plain torch modules (rows of torchvision models and block internals)."""
+"""Formula text and labels for plain torch modules (rows of torchvision models and block internals).
+
+Block types describe themselves in their registry entries; this is the same for torch's classes."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from explorer.core.blocks._common import conv_params_text, window_formula
+from explorer.core.blocks.pool import keeps_size
 
 _ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish,
                 nn.Hardsigmoid, nn.Dropout, nn.Dropout2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm,
@@ -48,8 +51,7 @@ def is_elementwise_module(module: nn.Module, input_shapes, output_shapes) -> boo
     if isinstance(module, _ELEMENTWISE):
         return True
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-        # an adaptive pool that keeps the size (VGG's 7x7 at 224x224) changes nothing
-        return bool(input_shapes and output_shapes and input_shapes[0] == output_shapes[0])
+        return bool(input_shapes and output_shapes and keeps_size(input_shapes[0], output_shapes[0]))
     return False
 
 

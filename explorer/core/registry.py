@@ -1,23 +1,30 @@
-"""The block registry: every block type with its parameter schema, builder and formulas.
+"""The block registry: every block type with everything the app knows about it.
 
-A BlockDef is the single source of truth for one block type:
-- `fields`: the parameter schema (kind, default, range, help) that validation and the sidebar
-  widgets are generated from;
+A BlockDef is the single source of truth for one block type, set in the block's own file in
+explorer.core.blocks (adding a block type touches that one file):
+- `fields`: the parameter schema (kind, default, range, help, UI label and abbreviation) that
+  validation and the sidebar widgets are generated from;
 - `output_shape(in_shape, p, warn)`: the pure shape formula, raising ShapeProblem when the
   shape does not fit (checked against a real forward pass in the tests);
 - `build(in_shape, p)`: the torch module (built on whatever device is current, meta included);
-- `formula(in_shape, out_shape, p)`: a one-line cs231n-style explanation of shape and params.
+- `formula(in_shape, out_shape, p)`: a one-line cs231n-style explanation of shape and params;
+- `title`, `short`, `family`: how the UI, tables and diagrams name it (families: FAMILIES);
+- `role`: what interpretation code may assume about it (ROLES);
+- `export` and `export_support`: how it is written as standalone PyTorch source;
+- `classes_field`: the field that a new class count resizes (NetworkSpec.with_num_classes);
+- `kind`, `elementwise`, `cost`: how the architecture diff, memory tables and the budget see it.
 
 Shapes are per image: (C, H, W) for feature maps, (F,) for flat vectors.
-The registry fails loudly on duplicate names and on unknown names (with the known ones listed).
+The registry fails loudly on duplicate names and on unknown names, families and roles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from explorer.core.spec import MAX_REPEAT, BlockSpec, SpecError, short_repr
 
@@ -43,14 +50,30 @@ class Field:
     "ints" (a list of ints, e.g. mlpconv channel widths).
     """
 
-    name: str
-    kind: str
-    default: Any = None
-    help: str = ""
-    min: float | None = None
+    name: str                        # the key in spec JSON, e.g. "out_channels"
+    kind: str                        # see above
+    default: Any = None              # None: unset (required fields have none)
+    help: str = ""                   # one phrase, lower case, shown as the widget's help
+    min: float | None = None         # inclusive range of numbers (and of each of "ints")
     max: float | None = None
-    choices: tuple[Any, ...] = ()
-    required: bool = False
+    choices: tuple[Any, ...] = ()    # the allowed values of a "choice" field
+    required: bool = False           # the spec must set it
+    label: str = ""                  # the widget's label ("Filters K"); empty: from the name
+    short: str = ""                  # abbreviation in one-line block summaries ("K"); empty: the name
+    unset: str = ": automatic"       # after the label on an optional field's switch: what None means
+
+    @property
+    def ui_label(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    @property
+    def ui_short(self) -> str:
+        return self.short or self.name
+
+    @property
+    def optional(self) -> bool:
+        """An int field whose default is "unset" (pool stride: None means the kernel size)."""
+        return self.kind == "int" and self.default is None
 
     def check(self, value: Any) -> Any:
         """Return the value if it fits this field, else raise ValueError with what is expected.
@@ -113,26 +136,73 @@ class Branches:
     parallel `paths` (each a sequence of layer labels; an empty path is the identity shortcut)
     meet at `merge`, and `after` follows the merge. Labels are short, e.g. "3x3 conv s2 → 64"."""
 
-    paths: tuple[tuple[str, ...], ...]
-    merge: str = "+"                 # "+" (add), "concat" (channels), "×" (scale channels)
-    stem: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
+    paths: tuple[tuple[str, ...], ...]  # parallel paths of layer labels; () is the identity shortcut
+    merge: str = "+"                 # "+" (add), "concat" (channels), "×" (scale channels); "": one path
+    stem: tuple[str, ...] = ()       # layers before the paths split
+    after: tuple[str, ...] = ()      # layers after the merge
+
+
+@dataclass(frozen=True)
+class Family:
+    """A palette group of block types (BlockDef.family names one)."""
+
+    name: str                # the key a BlockDef names, e.g. "pooling"
+    label: str               # shown on the palette's pills, e.g. "Pooling"
+    interchangeable: bool    # its members do one job (a pool is a pool): the architecture diff pairs
+                             # a tanh with a relu as one replaced activation, not a removal and an addition
+
+
+# Palette order: plain layers first, composite blocks last.
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("layers", "Layers", False),
+    Family("activation", "Activations", True),
+    Family("pooling", "Pooling", True),
+    Family("normalization", "Normalization", True),
+    Family("regularization", "Regularization", True),
+    Family("composite", "Composite", False),
+)}
+
+# What interpretation code (explorer.interpret) may assume about a block, by its role.
+ROLES: dict[str, str] = {
+    "feature": "computes new feature maps (conv and composite blocks): Grad-CAM and the feature-map "
+               "view look here",
+    "activation": "an element-wise non-linearity: its output is the rectified map Grad-CAM prefers",
+    "norm": "normalises a feature map and keeps its shape (a conv's chain continues through it)",
+    "identity_in_eval": "leaves values unchanged at inference (dropout, noise; flatten only reshapes)",
+    "pool": "downsamples with fixed windows",
+    "adaptive_pool": "averages into a fixed size: global average pooling when that size is 1x1 (CAM)",
+    "classifier": "a fully connected layer: the class scores when it comes last (CAM)",
+}
+
+ModuleSource = Callable[[Shape, Params, Any], str]
 
 
 @dataclass(frozen=True)
 class BlockDef:
-    type: str
-    title: str                       # shown in the palette, e.g. "Convolution"
-    family: str                      # palette group: layers, pooling, normalization, ...
-    fields: tuple[Field, ...]
-    output_shape: Callable[[Shape, Params, Warn], Shape]
-    build: Callable[[Shape, Params], Any]
-    formula: Callable[[Shape, Shape, Params], str]
+    type: str                        # the name in spec JSON: short, lower case ("conv")
+    title: str                       # its label in the palette and editor, e.g. "Convolution"
+    family: str                      # palette group: a key of FAMILIES
+    fields: tuple[Field, ...]        # the parameter schema
+    output_shape: Callable[[Shape, Params, Warn], Shape]   # pure shape formula (raises ShapeProblem)
+    build: Callable[[Shape, Params], Any]                  # (in_shape, params) -> nn.Module
+    formula: Callable[[Shape, Shape, Params], str]         # one cs231n-style line on shape and params
+    short: str                       # its name in memory tables and diagrams, e.g. "CONV", "FC"
+    role: str                        # a key of ROLES
     description: str = ""            # one or two sentences for the help text
     input_kind: str = "spatial"      # "spatial" needs (C,H,W), "flat" needs (F,), "any"
-    elementwise: bool = False        # output is a same-shape function of the input (folded in memtables)
-    memtable_label: Callable[[Shape, Shape, Params], str] | None = None
+    # the output is a same-shape function of the input (folded into the row above in memtables);
+    # a callable (in_shape, out_shape, params) decides per instance
+    elementwise: bool | Callable[[Shape, Shape, Params], bool] = False
+    memtable_label: Callable[[Shape, Shape, Params], str] | None = None  # `short` with settings ("CONV3-64")
     branches: Callable[[Shape, Shape, Params], Branches] | None = None  # composite blocks: how to draw them
+    export: ModuleSource | None = None  # constructor source of the built module, from (in_shape, params,
+                                        # module); None: the module's repr, a torch.nn call ("nn." + repr)
+    export_support: tuple[Any, ...] = ()  # classes/functions the exported source copies, in dependency order
+    classes_field: str | None = None  # the field giving the output count a new class count resizes
+    kind: str = ""                   # coarse purpose the diff aligns on; "": the family when its members
+                                     # are interchangeable, else the type ("conv" for sepconv)
+    cost: Callable[[int | None, Params], tuple[int, int]] | None = None
+    # the budget's (leaf layers, parameters) from (in_channels or None, params); None: its table there
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -143,22 +213,66 @@ class BlockDef:
     def defaults(self) -> Params:
         return {f.name: f.default for f in self.fields if not f.required}
 
+    def row_label(self, in_shape: Shape, out_shape: Shape, p: Params) -> str:
+        """The cs231n-style row label: `short` with its settings where the block says how."""
+        return self.memtable_label(in_shape, out_shape, p) if self.memtable_label else self.short
+
+    def is_elementwise(self, in_shape: Shape, out_shape: Shape, p: Params) -> bool:
+        return self.elementwise(in_shape, out_shape, p) if callable(self.elementwise) else self.elementwise
+
+    def diff_kind(self) -> str:
+        """What the block is for, coarsely: the architecture diff pairs blocks of one kind."""
+        if self.kind:
+            return self.kind
+        return self.family if FAMILIES[self.family].interchangeable else self.type
+
+    def export_source(self, in_shape: Shape, p: Params, module: Any) -> str:
+        """Python code that constructs `module` (this block built on `in_shape` with `p`)."""
+        return self.export(in_shape, p, module) if self.export else "nn." + repr(module)
+
 
 REGISTRY: dict[str, BlockDef] = {}
 
 
 def register(block: BlockDef) -> BlockDef:
+    """Add a block type; refuses duplicates, odd names, and unknown families, roles or fields."""
     if block.type in REGISTRY:
         raise ValueError(f"block type {block.type!r} is registered twice")
     if block.type != block.type.lower() or not block.type.isidentifier():
         raise ValueError(f"block type names are short lower-case identifiers, got {block.type!r}")
+    if block.family not in FAMILIES:
+        raise ValueError(f"block type {block.type!r}: unknown family {block.family!r}; one of {', '.join(FAMILIES)}")
+    if block.role not in ROLES:
+        raise ValueError(f"block type {block.type!r}: unknown role {block.role!r}; one of {', '.join(ROLES)}")
+    if not block.short or not block.title:
+        raise ValueError(f"block type {block.type!r} needs a title and a short name")
+    if block.classes_field is not None and block.classes_field not in {f.name for f in block.fields}:
+        raise ValueError(f"block type {block.type!r}: classes_field {block.classes_field!r} is not one of its fields")
     REGISTRY[block.type] = block
     return block
 
 
+def unregister(type_name: str) -> BlockDef:
+    """Remove a block type (for tests that register one of their own); returns its definition."""
+    _ensure_loaded()
+    if type_name not in REGISTRY:
+        raise KeyError(unknown_type_message(type_name))
+    return REGISTRY.pop(type_name)
+
+
+@contextlib.contextmanager
+def registered(block: BlockDef) -> Iterator[BlockDef]:
+    """`with registered(BlockDef(...)):` the type exists inside the block only (tests)."""
+    _ensure_loaded()  # the built-in types first, so they keep their palette order
+    register(block)
+    try:
+        yield block
+    finally:
+        unregister(block.type)
+
+
 def _ensure_loaded() -> None:
-    if not REGISTRY:
-        import explorer.core.blocks  # noqa: F401  (registers every family)
+    import explorer.core.blocks  # noqa: F401  (registers every family; a no-op once imported)
 
 
 def get_block(type_name: str) -> BlockDef:

@@ -135,14 +135,17 @@ class NetworkSpec:
         return replace(self, input=check_input_shape(list(input_shape)))
 
     def with_num_classes(self, num_classes: int) -> "NetworkSpec":
-        """Change the class count, and the last linear/conv layer that produced the old count."""
+        """Change the class count, and the last block that can produce class scores (one whose
+        registry entry names a `classes_field`: linear, conv) if it produced the old count."""
+        from explorer.core.registry import get_block  # registry imports spec; avoid a cycle
+
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or not 1 <= num_classes <= MAX_CLASSES:
             raise SpecError(f"num_classes must be an integer from 1 to {MAX_CLASSES}, got "
                             f"{short_repr(num_classes)}", field="num_classes")
         blocks = list(self.blocks)
         for i in range(len(blocks) - 1, -1, -1):
             b = blocks[i]
-            key = {"linear": "out_features", "conv": "out_channels"}.get(b.type)
+            key = get_block(b.type).classes_field
             if key is not None:
                 if b.get(key) == self.num_classes:
                     blocks[i] = b.with_values(**{key: num_classes})

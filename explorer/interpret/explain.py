@@ -26,13 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.core.registry import get_block
 from explorer.core.spec import NetworkSpec, SpecError
 
-# block types whose output is a computed feature map (pools, norms and dropout are not "layers" here)
-FEATURE_BLOCKS = ("conv", "sepconv", "mlpconv", "residual", "bottleneck", "inception", "denseblock",
-                  "transition", "fire", "invres", "se")
-ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "gelu", "silu", "sigmoid", "tanh")
-IDENTITY_IN_EVAL = ("flatten", "dropout", "dropout2d", "noise")   # no-ops at inference
 HEAT_COLORSCALE = "turbo"     # Grad-CAM/CAM overlays and their colour bar (plotly's name)
 FEATURE_COLORSCALE = "viridis"
 OVERLAY_ALPHA = 0.5           # heat map weight in the blend: out = (1 - a) image + a colour(heat)
@@ -56,6 +52,11 @@ def _instances(model: nn.Module):
     return plan.instances if plan is not None else ()
 
 
+def _role(inst) -> str:
+    """What the block is for here (explorer.core.registry.ROLES: feature, activation, ...)."""
+    return get_block(inst.type).role
+
+
 @dataclass(frozen=True)
 class LayerChoice:
     name: str       # module name for model.get_submodule: "conv4", "relu4", "residual2.conv1"
@@ -76,16 +77,17 @@ def layer_choices(model: nn.Module) -> list[LayerChoice]:
     chain: list[str] = []   # the conv block and the element-wise blocks after it
     for inst in instances:
         shape = "×".join(map(str, inst.out_shape))
-        if inst.type in FEATURE_BLOCKS and len(inst.out_shape) == 3:
+        role = _role(inst)
+        if role == "feature" and len(inst.out_shape) == 3:
             out.append(LayerChoice(inst.name, f"{inst.name} · {shape}", "block", inst.out_shape))
             module = model.get_submodule(inst.name)
             if not isinstance(module, nn.Conv2d):
                 out += [LayerChoice(f"{inst.name}.{n}", f"{inst.name}.{n} · inside {inst.name}", "inner")
                         for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
             chain = [inst.name]
-        elif chain and inst.type in ("batchnorm", *IDENTITY_IN_EVAL) and len(inst.out_shape) == 3:
+        elif chain and role in ("norm", "identity_in_eval") and len(inst.out_shape) == 3:
             chain.append(inst.type)
-        elif chain and inst.type in ACTIVATIONS and len(inst.out_shape) == 3:
+        elif chain and role == "activation" and len(inst.out_shape) == 3:
             chain.append(inst.type)
             out.append(LayerChoice(inst.name, f"{inst.name} · {' → '.join(chain)} · {shape}", "activation",
                                    inst.out_shape))
@@ -357,18 +359,17 @@ class CamInfo:
 def cam_info(model: nn.Module) -> CamInfo:
     """Does CAM apply? It needs the network to end  feature maps -> global average pooling ->
     (flatten/dropout) -> one linear layer, so each class score is a weighted mean of the maps."""
-    instances = [i for i in _instances(model) if i.type not in IDENTITY_IN_EVAL]
+    instances = [i for i in _instances(model) if _role(i) != "identity_in_eval"]
     if not instances:
         return CamInfo(False, "CAM needs a network built from a spec (global average pooling, then one linear layer).")
     tail = " → ".join(i.type for i in instances[-4:])
     last = instances[-1]
-    if last.type != "linear":
+    if _role(last) != "classifier":
         return CamInfo(False, f"CAM does not apply: the network ends with {last.type} ({tail}); CAM needs "
                               f"global average pooling followed by one linear layer. Grad-CAM works for any "
                               f"convolutional layer.")
     pool = instances[-2] if len(instances) >= 2 else None
-    is_gap = pool is not None and (pool.type == "gap" or (
-        pool.type == "adaptiveavgpool" and math.prod(pool.out_shape[1:]) == 1))
+    is_gap = pool is not None and _role(pool) == "adaptive_pool" and math.prod(pool.out_shape[1:]) == 1
     if not is_gap or len(instances) < 3 or len(pool.in_shape) != 3:
         return CamInfo(False, f"CAM does not apply: it needs global average pooling right before a single linear "
                               f"layer, and this network ends {tail}. Grad-CAM, which generalises CAM, works for "

@@ -26,11 +26,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from explorer.errors import ConfigError
+from explorer.core.registry import block_types, get_block
 from explorer.core.spec import BlockSpec, NetworkSpec
 from explorer.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 
 KINDS = ("float", "int", "choice")
-ACTIVATIONS = ("relu", "relu6", "leakyrelu", "elu", "gelu", "silu", "sigmoid", "tanh")
+ACTIVATIONS = tuple(t for t in block_types() if get_block(t).role == "activation")
 TRAIN_DIMS = ("lr", "weight_decay", "batch_size", "optimizer", "schedule", "crop_padding", "epochs")
 NET_DIMS = ("width", "activation", "dropout")
 WIDEN = 0.25          # narrow(): the kept range grows by this share of its width on each side

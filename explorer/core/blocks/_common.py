@@ -1,4 +1,5 @@
-"""Arithmetic shared by the block families: sliding windows, channel checks, number formatting.
+"""Shared by the block families: sliding-window arithmetic, channel checks, number formatting,
+the fields several block types take (with their UI labels) and source text for exported code.
 
 The window formula is the one every course teaches (cs231n): W2 = (W1 - F + 2P)/S + 1, with
 the effective kernel F = D*(K-1) + 1 under dilation D. PyTorch floors the division (or ceils
@@ -7,7 +8,7 @@ it with ceil_mode, never starting a window in the right padding).
 
 from __future__ import annotations
 
-from explorer.core.registry import Field, Params, Shape, ShapeProblem, Warn
+from explorer.core.registry import Field, Shape, ShapeProblem, Warn
 
 
 def spatial(shape: Shape, block: str) -> tuple[int, int, int]:
@@ -89,32 +90,32 @@ def n(value: int) -> str:
     return f"{value:,}"
 
 
-def dims(shape: Shape) -> str:
-    return "x".join(str(s) for s in shape)
-
 
 # Field definitions reused by several block types --------------------------------------------
 def f_out_channels(default: int = 64, help: str = "number of filters K (output depth)") -> Field:
-    return Field("out_channels", "int", default, help, min=1, max=65536)
+    return Field("out_channels", "int", default, help, min=1, max=65536, label="Filters K", short="K")
 
 
 def f_kernel(default: int = 3, help: str = "filter size F (square F x F)") -> Field:
-    return Field("kernel", "int", default, help, min=1, max=64)
+    return Field("kernel", "int", default, help, min=1, max=64, label="Kernel size F", short="F")
 
 
 def f_stride(default: int = 1, help: str = "step S between windows") -> Field:
-    return Field("stride", "int", default, help, min=1, max=64)
+    return Field("stride", "int", default, help, min=1, max=64, label="Stride S", short="S")
 
 
-def f_padding(default: int | str = 0, allow_same: bool = True) -> Field:
-    if allow_same:
-        return Field("padding", "padding", default,
-                     "zero padding P on each side, or \"same\" to keep the size (stride 1)", min=0, max=64)
-    return Field("padding", "int", default, "zero padding P on each side", min=0, max=64)
+def f_padding(default: int | str = 0) -> Field:
+    return Field("padding", "padding", default, "zero padding P on each side, or \"same\" to keep the size "
+                 "(stride 1)", min=0, max=64, label="Padding P", short="P")
 
 
 def f_bias(default: bool = True) -> Field:
-    return Field("bias", "bool", default, "learn one bias per output (turn off before batch norm)")
+    return Field("bias", "bool", default, "learn one bias per output (turn off before batch norm)",
+                 label="Learn a bias")
+
+
+def f_norm(help: str) -> Field:
+    return Field("norm", "bool", True, help, label="Batch norm")
 
 
 def conv_params_text(kernel: int, in_per_group: int, out: int, bias: bool) -> str:
@@ -125,5 +126,6 @@ def conv_params_text(kernel: int, in_per_group: int, out: int, bias: bool) -> st
     return f"{text} = {n(weights)}"
 
 
-def resolved_padding(p: Params) -> int:
-    return padding_value(p["padding"], p["kernel"], p.get("dilation", 1), p["stride"])
+def padding_source(padding: int | str) -> str:
+    """A padding field as Python source: 1 or "same"."""
+    return '"same"' if padding == "same" else str(padding)

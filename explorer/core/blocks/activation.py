@@ -1,4 +1,4 @@
-"""Element-wise non-linearities. None has parameters; each keeps the shape.
+"""Element-wise non-linearities (each type's registry entry). None has parameters; each keeps the shape.
 
 Not in place: a block may be first in the network, where an in-place op would overwrite an input
 that needs gradients (saliency, Grad-CAM). Autograd saves the same tensors either way.
@@ -18,7 +18,7 @@ _ACTIVATIONS = [
      "ReLU capped at 6 (MobileNet), friendly to low-precision arithmetic."),
     ("leakyrelu", "Leaky ReLU", "max(a*x, x)", lambda p: nn.LeakyReLU(p["negative_slope"]),
      (Field("negative_slope", "float", 0.01, "slope a for x < 0 (cs231n's example uses 0.1)",
-            min=0.0, max=1.0),),
+            min=0.0, max=1.0, label="Slope (x < 0)"),),
      "max(a*x, x): a small slope for negative inputs so units never die."),
     ("elu", "ELU", "x if x > 0 else alpha*(exp(x) - 1)", lambda p: nn.ELU(p["alpha"]),
      (Field("alpha", "float", 1.0, "saturation value for large negative inputs", min=0.0, max=10.0),),
@@ -39,5 +39,5 @@ for _type, _title, _text, _builder, _fields, _desc in _ACTIVATIONS:
         output_shape=lambda s, p, warn: s,
         build=(lambda b: lambda s, p: b(p))(_builder),
         formula=(lambda t: lambda i, o, p: f"{t}; no params")(_text),
-        input_kind="any", elementwise=True,
+        input_kind="any", elementwise=True, short=_type.upper(), role="activation",
     ))

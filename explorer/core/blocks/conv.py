@@ -1,11 +1,12 @@
-"""Convolutions: plain conv, depthwise-separable conv, NIN's mlpconv."""
+"""Convolutions: plain conv, depthwise-separable conv, NIN's mlpconv (each type's registry entry)."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from explorer.core.blocks._common import (check_divisible, conv_params_text, f_bias, f_kernel, f_out_channels,
-                                     f_padding, f_stride, padding_value, spatial, window, window_formula)
+from explorer.core.blocks._common import (check_divisible, conv_params_text, f_bias, f_kernel, f_norm,
+                                          f_out_channels, f_padding, f_stride, padding_source, padding_value,
+                                          spatial, window, window_formula)
 from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, ShapeProblem, Warn, register
 
 
@@ -37,16 +38,27 @@ def _conv_label(i: Shape, o: Shape, p: Params) -> str:
     return f"CONV{p['kernel']}-{p['out_channels']}"
 
 
+def _conv_source(i: Shape, p: Params, module: nn.Module) -> str:
+    extra = "".join([f", dilation={p['dilation']}" if p["dilation"] != 1 else "",
+                     f", groups={p['groups']}" if p["groups"] != 1 else "",
+                     ", bias=False" if not p["bias"] else ""])
+    return (f"nn.Conv2d({i[0]}, {p['out_channels']}, kernel_size={p['kernel']}, stride={p['stride']}, "
+            f"padding={padding_source(p['padding'])}{extra})")
+
+
 register(BlockDef(
     type="conv", title="Convolution", family="layers",
     description="K filters of size FxF slide over the input with stride S and zero padding P. "
                 "Each output is a dot product over an FxFxD window plus a bias.",
     fields=(f_out_channels(), f_kernel(), f_stride(), f_padding(),
-            Field("dilation", "int", 1, "gap D between kernel taps (effective size D*(F-1)+1)", min=1, max=16),
+            Field("dilation", "int", 1, "gap D between kernel taps (effective size D*(F-1)+1)", min=1, max=16,
+                  label="Dilation D"),
             Field("groups", "int", 1, "split channels into groups that do not mix (groups = "
                   "input channels makes a depthwise conv)", min=1, max=65536),
             f_bias()),
     output_shape=_conv_out, build=_conv_build, formula=_conv_formula, memtable_label=_conv_label,
+    short="CONV", role="feature", export=_conv_source,
+    classes_field="out_channels",  # a 1x1 conv as the classifier (NIN, SqueezeNet)
 ))
 
 
@@ -89,11 +101,15 @@ register(BlockDef(
     description="A depthwise FxF convolution (one filter per channel) followed by a 1x1 pointwise "
                 "convolution that mixes channels (MobileNet). Batch norm and ReLU follow each.",
     fields=(f_out_channels(), f_kernel(), f_stride(), f_padding(1),
-            Field("norm", "bool", True, "batch norm after each conv (convs then have no bias)")),
+            f_norm("batch norm after each conv (convs then have no bias)")),
     output_shape=_sep_out,
     build=lambda s, p: SeparableConv(s[0], p["out_channels"], p["kernel"], p["stride"], p["padding"], p["norm"]),
     formula=_sep_formula,
+    short="SEPCONV", role="feature", kind="conv",
     memtable_label=lambda i, o, p: f"SEPCONV{p['kernel']}-{p['out_channels']}",
+    export=lambda i, p, m: (f"SeparableConv({i[0]}, {p['out_channels']}, {p['kernel']}, {p['stride']}, "
+                            f"{padding_source(p['padding'])}, {p['norm']})"),
+    export_support=(SeparableConv,),
     branches=lambda i, o, p: Branches(paths=((f"{p['kernel']}x{p['kernel']} depthwise s{p['stride']}",
                                               *(("BN",) if p["norm"] else ()), "ReLU",
                                               f"1x1 pointwise → {o[0]}", *(("BN",) if p["norm"] else ()),
@@ -138,11 +154,15 @@ register(BlockDef(
     description="Network in Network: an FxF convolution followed by 1x1 convolutions, a tiny "
                 "per-pixel MLP across channels. Widths are listed in 'channels'.",
     fields=(Field("channels", "ints", [192, 160, 96], "widths: the FxF conv, then each 1x1 conv",
-                  min=1, max=65536), f_kernel(5), f_stride(), f_padding(2)),
+                  min=1, max=65536, label="Channels per conv"), f_kernel(5), f_stride(), f_padding(2)),
     output_shape=_mlp_out,
     build=lambda s, p: MLPConv(s[0], p["channels"], p["kernel"], p["stride"], p["padding"]),
     formula=_mlp_formula,
+    short="MLPCONV", role="feature", kind="conv",
     memtable_label=lambda i, o, p: f"MLPCONV{p['kernel']}-{p['channels'][-1]}",
+    export=lambda i, p, m: (f"MLPConv({i[0]}, {p['channels']}, {p['kernel']}, {p['stride']}, "
+                            f"{padding_source(p['padding'])})"),
+    export_support=(MLPConv,),
     branches=lambda i, o, p: Branches(paths=(tuple(
         x for j, c in enumerate(p["channels"])
         for x in ((f"{p['kernel']}x{p['kernel']} conv → {c}" if j == 0 else f"1x1 conv → {c}"), "ReLU")),),

@@ -1,4 +1,5 @@
-"""DenseNet's dense block and transition, laid out as torchvision's (same module names).
+"""DenseNet's dense block and transition (their registry entries), laid out as torchvision's
+(same module names).
 
 In a dense block every layer sees the concatenation of all earlier feature maps and adds
 `growth_rate` new ones: C_out = C_in + num_layers * growth_rate.
@@ -84,15 +85,19 @@ register(BlockDef(
     type="denseblock", title="Dense block", family="composite",
     description="DenseNet: each layer (BN-ReLU-1x1 conv-BN-ReLU-3x3 conv) receives all earlier "
                 "feature maps concatenated and adds growth_rate new ones.",
-    fields=(Field("num_layers", "int", 6, "layers in the block", min=1, max=128),
-            Field("growth_rate", "int", 32, "new channels per layer (k)", min=1, max=1024),
-            Field("bn_size", "int", 4, "the 1x1 bottleneck has bn_size * k channels", min=1, max=16),
+    fields=(Field("num_layers", "int", 6, "layers in the block", min=1, max=128, label="Layers"),
+            Field("growth_rate", "int", 32, "new channels per layer (k)", min=1, max=1024, label="Growth rate k"),
+            Field("bn_size", "int", 4, "the 1x1 bottleneck has bn_size * k channels", min=1, max=16,
+                  label="Bottleneck factor"),
             Field("drop_rate", "float", 0.0, "dropout after each layer", min=0.0, max=0.99)),
     output_shape=_dense_out,
     build=lambda s, p: DenseBlock(s[0], p["num_layers"], p["growth_rate"], p["bn_size"], p["drop_rate"]),
     formula=lambda i, o, p: f"{i[0]} + {p['num_layers']}*{p['growth_rate']} = {o[0]} channels",
     memtable_label=lambda i, o, p: f"DENSE{p['num_layers']}-{o[0]}",
-    branches=_dense_branches,
+    branches=_dense_branches, short="DENSE", role="feature",
+    export=lambda i, p, m: (f"DenseBlock({i[0]}, {p['num_layers']}, {p['growth_rate']}, {p['bn_size']}, "
+                            f"{p['drop_rate']})"),
+    export_support=(DenseLayer, DenseBlock),
 ))
 
 register(BlockDef(
@@ -104,6 +109,7 @@ register(BlockDef(
     output_shape=_transition_out,
     build=lambda s, p: Transition(s[0], _transition_channels(s[0], p)),
     formula=lambda i, o, p: f"1x1 conv {i[0]} -> {o[0]}, avgpool 2: {i[1]} -> {o[1]}",
-    memtable_label=lambda i, o, p: f"TRANSITION-{o[0]}",
+    memtable_label=lambda i, o, p: f"TRANSITION-{o[0]}", short="TRANSITION", role="feature",
+    export=lambda i, p, m: f"Transition({i[0]}, {_transition_channels(i[0], p)})", export_support=(Transition,),
     branches=lambda i, o, p: Branches(paths=(("BN", "ReLU", f"1x1 conv → {o[0]}", "2x2 avg pool"),), merge=""),
 ))

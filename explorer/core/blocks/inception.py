@@ -1,4 +1,5 @@
-"""GoogLeNet's inception module, laid out as torchvision's (branch1..branch4 of conv+BN+ReLU).
+"""GoogLeNet's inception module (its registry entry), laid out as torchvision's (branch1..branch4
+of conv+BN+ReLU).
 
 Four parallel paths over the same input, concatenated along channels: 1x1; 1x1 reduce -> 3x3;
 1x1 reduce -> 5x5; 3x3 max pool -> 1x1 projection. torchvision's GoogLeNet uses a 3x3 kernel in
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from explorer.core.blocks._common import spatial
+from explorer.core.blocks._common import f_norm, spatial
 from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
@@ -72,18 +73,22 @@ register(BlockDef(
     description="GoogLeNet module: 1x1, 3x3 and 5x5 convolutions and a pooling path in parallel, "
                 "concatenated. 1x1 'reduce' convolutions shrink the depth first, which cuts the "
                 "cost of the big kernels about tenfold.",
-    fields=(Field("ch1x1", "int", 64, "1x1 branch filters", min=1, max=8192),
-            Field("ch3x3red", "int", 96, "1x1 reduction before the 3x3", min=1, max=8192),
-            Field("ch3x3", "int", 128, "3x3 branch filters", min=1, max=8192),
-            Field("ch5x5red", "int", 16, "1x1 reduction before the 5x5", min=1, max=8192),
-            Field("ch5x5", "int", 32, "5x5 branch filters", min=1, max=8192),
-            Field("pool_proj", "int", 32, "1x1 projection after the 3x3 max pool", min=1, max=8192),
+    fields=(Field("ch1x1", "int", 64, "1x1 branch filters", min=1, max=8192, label="1x1 channels"),
+            Field("ch3x3red", "int", 96, "1x1 reduction before the 3x3", min=1, max=8192, label="3x3 reduce"),
+            Field("ch3x3", "int", 128, "3x3 branch filters", min=1, max=8192, label="3x3 channels"),
+            Field("ch5x5red", "int", 16, "1x1 reduction before the 5x5", min=1, max=8192, label="5x5 reduce"),
+            Field("ch5x5", "int", 32, "5x5 branch filters", min=1, max=8192, label="5x5 channels"),
+            Field("pool_proj", "int", 32, "1x1 projection after the 3x3 max pool", min=1, max=8192,
+                  label="Pool projection"),
             Field("branch3_kernel", "choice", 5, "kernel of the '5x5' branch: 5 as in the paper, 3 as "
-                  "in torchvision's GoogLeNet", choices=(5, 3)),
-            Field("norm", "bool", True, "batch norm after each conv (torchvision); off as in the 2014 paper")),
+                  "in torchvision's GoogLeNet", choices=(5, 3), label="Branch 3 kernel"),
+            f_norm("batch norm after each conv (torchvision); off as in the 2014 paper")),
     output_shape=_out,
     build=lambda s, p: Inception(s[0], *(p[k] for k in _NAMES), branch3_kernel=p["branch3_kernel"], norm=p["norm"]),
     formula=_formula,
     memtable_label=lambda i, o, p: f"INCEPTION-{o[0]}",
-    branches=_branches,
+    branches=_branches, short="INCEPTION", role="feature",
+    export=lambda i, p, m: (f"Inception({i[0]}, {', '.join(str(p[k]) for k in _NAMES)}, "
+                            f"branch3_kernel={p['branch3_kernel']}, norm={p['norm']})"),
+    export_support=(ConvNormReLU, Inception),
 ))

@@ -1,4 +1,4 @@
-"""Flatten and fully connected (linear) layers."""
+"""Flatten and fully connected (linear) layers (each type's registry entry)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ register(BlockDef(
     description="Unrolls a CxHxW feature map into one vector of C*H*W numbers for linear layers.",
     fields=(), output_shape=_flatten_out, build=lambda s, p: nn.Flatten(1),
     formula=lambda i, o, p: f"{'*'.join(map(str, i))} = {o[0]:,}; no params", input_kind="any",
-    elementwise=True,
+    elementwise=True, short="FLATTEN", role="identity_in_eval",  # values unchanged, only reshaped
 ))
 
 
@@ -37,8 +37,9 @@ register(BlockDef(
     type="linear", title="Linear (fully connected)", family="layers",
     description="Every output is a weighted sum of every input plus a bias. Most of VGG's "
                 "parameters sit in these layers.",
-    fields=(Field("out_features", "int", 10, "number of outputs", min=1, max=1_000_000), f_bias()),
+    fields=(Field("out_features", "int", 10, "number of outputs", min=1, max=1_000_000,
+                  label="Output features", short="out"), f_bias()),
     output_shape=_linear_out, build=lambda s, p: nn.Linear(s[0], p["out_features"], bias=p["bias"]),
-    formula=_linear_formula, input_kind="flat",
-    memtable_label=lambda i, o, p: "FC",
+    formula=_linear_formula, input_kind="flat", short="FC", role="classifier",
+    classes_field="out_features",
 ))

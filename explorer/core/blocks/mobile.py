@@ -1,12 +1,13 @@
-"""Blocks of the small, efficient networks: SqueezeNet's fire, MobileNetV2's inverted residual,
-and squeeze-and-excitation. Layouts and module names follow torchvision's."""
+"""Blocks of the small, efficient networks (their registry entries): SqueezeNet's fire,
+MobileNetV2's inverted residual, and squeeze-and-excitation. Layouts and module names follow
+torchvision's."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from explorer.core.blocks._common import spatial, window
+from explorer.core.blocks._common import f_out_channels, spatial, window
 from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
@@ -32,9 +33,9 @@ register(BlockDef(
     type="fire", title="Fire (SqueezeNet)", family="composite",
     description="SqueezeNet: a 1x1 'squeeze' conv to few channels, then parallel 1x1 and 3x3 "
                 "'expand' convs concatenated. AlexNet accuracy with 50x fewer parameters.",
-    fields=(Field("squeeze", "int", 16, "1x1 squeeze filters", min=1, max=8192),
-            Field("expand1x1", "int", 64, "1x1 expand filters", min=1, max=8192),
-            Field("expand3x3", "int", 64, "3x3 expand filters", min=1, max=8192)),
+    fields=(Field("squeeze", "int", 16, "1x1 squeeze filters", min=1, max=8192, label="Squeeze channels"),
+            Field("expand1x1", "int", 64, "1x1 expand filters", min=1, max=8192, label="Expand 1x1"),
+            Field("expand3x3", "int", 64, "3x3 expand filters", min=1, max=8192, label="Expand 3x3")),
     output_shape=lambda s, p, warn: (p["expand1x1"] + p["expand3x3"],) + spatial(s, "fire")[1:],
     build=lambda s, p: Fire(s[0], p["squeeze"], p["expand1x1"], p["expand3x3"]),
     branches=lambda i, o, p: Branches(stem=(f"1x1 squeeze → {p['squeeze']}", "ReLU"),
@@ -42,7 +43,9 @@ register(BlockDef(
                                              (f"3x3 expand → {p['expand3x3']}", "ReLU")), merge="concat"),
     formula=lambda i, o, p: (f"squeeze 1x1-{p['squeeze']}, expand [1x1-{p['expand1x1']} | "
                              f"3x3-{p['expand3x3']}] = {o[0]} channels"),
-    memtable_label=lambda i, o, p: f"FIRE-{o[0]}",
+    memtable_label=lambda i, o, p: f"FIRE-{o[0]}", short="FIRE", role="feature",
+    export=lambda i, p, m: f"Fire({i[0]}, {p['squeeze']}, {p['expand1x1']}, {p['expand3x3']})",
+    export_support=(Fire,),
 ))
 
 
@@ -90,13 +93,16 @@ register(BlockDef(
     description="MobileNetV2: expand the channels t-fold with a 1x1 conv, filter each channel with "
                 "a 3x3 depthwise conv, project back down with a linear 1x1 conv; the shortcut joins "
                 "the thin ends.",
-    fields=(Field("out_channels", "int", 32, "output channels", min=1, max=65536),
-            Field("stride", "int", 1, "stride of the depthwise conv (1 or 2)", min=1, max=2),
-            Field("expand_ratio", "int", 6, "expansion factor t", min=1, max=16)),
+    fields=(f_out_channels(32, "output channels"),
+            Field("stride", "int", 1, "stride of the depthwise conv (1 or 2)", min=1, max=2,
+                  label="Stride S", short="S"),
+            Field("expand_ratio", "int", 6, "expansion factor t", min=1, max=16, label="Expansion ratio")),
     output_shape=_invres_out,
     build=lambda s, p: InvertedResidual(s[0], p["out_channels"], p["stride"], p["expand_ratio"]),
     formula=_invres_formula,
-    memtable_label=lambda i, o, p: f"INVRES-{o[0]}",
+    memtable_label=lambda i, o, p: f"INVRES-{o[0]}", short="INVRES", role="feature",
+    export=lambda i, p, m: f"InvertedResidual({i[0]}, {p['out_channels']}, {p['stride']}, {p['expand_ratio']})",
+    export_support=(ConvNormAct, InvertedResidual),
     branches=lambda i, o, p: Branches(
         paths=((f"1x1 expand → {int(round(i[0] * p['expand_ratio']))}", "BN", "ReLU6",
                 f"3x3 depthwise s{p['stride']}", "BN", "ReLU6", f"1x1 project → {o[0]}", "BN"),)
@@ -130,13 +136,15 @@ register(BlockDef(
     type="se", title="Squeeze-excitation", family="composite",
     description="Squeeze-and-Excitation: global average pool, a small bottleneck MLP (ReLU, then "
                 "sigmoid) and a per-channel rescaling of the input. Cheap channel attention.",
-    fields=(Field("reduction", "int", 16, "bottleneck = channels / reduction", min=1, max=1024),),
+    fields=(Field("reduction", "int", 16, "bottleneck = channels / reduction", min=1, max=1024,
+                  label="Reduction ratio"),),
     output_shape=lambda s, p, warn: spatial(s, "se"),
     build=lambda s, p: SqueezeExcitation(s[0], _squeeze(s[0], p)),
     formula=lambda i, o, p: (f"pool, FC {i[0]}->{_squeeze(i[0], p)}, ReLU, FC ->{i[0]}, sigmoid, scale; "
                              f"params 2*{i[0]}*{_squeeze(i[0], p)} + {i[0] + _squeeze(i[0], p)} = "
                              f"{2 * i[0] * _squeeze(i[0], p) + i[0] + _squeeze(i[0], p):,}"),
-    memtable_label=lambda i, o, p: f"SE-{o[0]}",
+    memtable_label=lambda i, o, p: f"SE-{o[0]}", short="SE", role="feature",
+    export=lambda i, p, m: f"SqueezeExcitation({i[0]}, {_squeeze(i[0], p)})", export_support=(SqueezeExcitation,),
     branches=lambda i, o, p: Branches(paths=(("global avg pool", f"FC → {_squeeze(i[0], p)}", "ReLU",
                                               f"FC → {i[0]}", "sigmoid"), ()), merge="×"),
 ))

@@ -1,4 +1,5 @@
-"""Normalisation: batch norm (2-D on feature maps, 1-D on vectors) and AlexNet's local response norm."""
+"""Normalisation: batch norm (2-D on feature maps, 1-D on vectors) and AlexNet's local response norm
+(each type's registry entry)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ register(BlockDef(
                 "scales and shifts it (2 learned numbers per channel; running statistics are "
                 "buffers, not parameters).",
     fields=(Field("eps", "float", 1e-5, "added to the variance for stability (GoogLeNet uses 0.001)",
-                  min=0.0, max=1.0),
+                  min=0.0, max=1.0, label="Epsilon"),
             Field("momentum", "float", 0.1, "weight of the newest batch in the running statistics",
                   min=0.0, max=1.0),
-            Field("affine", "bool", True, "learn a scale (gamma) and shift (beta) per channel")),
+            Field("affine", "bool", True, "learn a scale (gamma) and shift (beta) per channel",
+                  label="Learn scale, shift")),
     output_shape=lambda s, p, warn: s, build=_bn_build,
     formula=lambda i, o, p: (f"params 2*{i[0]} = {2 * i[0]:,} (gamma, beta)" if p["affine"] else "no params")
     + f"; buffers 2*{i[0]} running mean/var",
-    input_kind="any", elementwise=True,
+    input_kind="any", elementwise=True, short="BATCHNORM", role="norm",
 ))
 
 
@@ -46,5 +48,5 @@ register(BlockDef(
     output_shape=_lrn_out,
     build=lambda s, p: nn.LocalResponseNorm(p["size"], alpha=p["alpha"], beta=p["beta"], k=p["k"]),
     formula=lambda i, o, p: f"across {p['size']} channels; no params",
-    elementwise=True,
+    elementwise=True, short="LRN", role="norm",
 ))

@@ -1,18 +1,23 @@
-"""Pooling: max, average, global average, adaptive average. No parameters, only downsampling."""
+"""Pooling: max, average, global average, adaptive average. No parameters, only downsampling.
+
+Owns the rule that an adaptive pool keeping its input size is an identity (`keeps_size`), used
+for these blocks and for torch's adaptive pools in module rows (explorer.core.describe)."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from explorer.core.blocks._common import spatial, window, window_formula
+from explorer.core.blocks._common import f_kernel, spatial, window, window_formula
 from explorer.core.registry import BlockDef, Field, Params, Shape, Warn, register
 
 _POOL_FIELDS = (
-    Field("kernel", "int", 2, "window size F (F x F)", min=1, max=64),
-    Field("stride", "int", None, "step S between windows (empty: same as the kernel, as in PyTorch)",
-          min=1, max=64),
-    Field("padding", "int", 0, "padding on each side (at most half the window)", min=0, max=32),
-    Field("ceil_mode", "bool", False, "round the output size up instead of down (GoogLeNet, SqueezeNet)"),
+    f_kernel(2, "window size F (F x F)"),
+    Field("stride", "int", None, "step S between windows (empty: same as the kernel, as in PyTorch)", min=1,
+          max=64, label="Stride S", short="S", unset=" = kernel"),
+    Field("padding", "int", 0, "padding on each side (at most half the window)", min=0, max=32,
+          label="Padding P", short="P"),
+    Field("ceil_mode", "bool", False, "round the output size up instead of down (GoogLeNet, SqueezeNet)",
+          label="Round up (ceil)"),
 )
 
 
@@ -34,16 +39,13 @@ def _pool_formula(i: Shape, o: Shape, p: Params) -> str:
     return f"size {window_formula(i[1], o[1], p['kernel'], _stride(p), p['padding'])}{rounding}; no params"
 
 
-def _pool_label(kind: str):
-    return lambda i, o, p: f"POOL{p['kernel']}" if kind == "max" else f"AVGPOOL{p['kernel']}"
-
-
 register(BlockDef(
     type="maxpool", title="Max pool", family="pooling",
     description="Keeps the largest value in each FxF window; no parameters. F=2, S=2 halves the size.",
     fields=_POOL_FIELDS, output_shape=_pool_out("maxpool"),
     build=lambda s, p: nn.MaxPool2d(p["kernel"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"]),
-    formula=_pool_formula, memtable_label=_pool_label("max"),
+    formula=_pool_formula, short="POOL", role="pool",
+    memtable_label=lambda i, o, p: f"POOL{p['kernel']}",
 ))
 
 register(BlockDef(
@@ -51,7 +53,10 @@ register(BlockDef(
     description="Averages each FxF window (LeNet's subsampling); no parameters.",
     fields=_POOL_FIELDS, output_shape=_pool_out("avgpool"),
     build=lambda s, p: nn.AvgPool2d(p["kernel"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"]),
-    formula=_pool_formula, memtable_label=_pool_label("avg"),
+    formula=_pool_formula, short="AVGPOOL", role="pool",
+    memtable_label=lambda i, o, p: f"AVGPOOL{p['kernel']}",
+    export=lambda i, p, m: (f"nn.AvgPool2d(kernel_size={m.kernel_size}, stride={m.stride}, "  # its repr leaves
+                            f"padding={m.padding}, ceil_mode={m.ceil_mode})"),             # ceil_mode out
 ))
 
 
@@ -74,8 +79,14 @@ register(BlockDef(
     fields=(), output_shape=lambda s, p, warn: (spatial(s, "gap")[0],),
     build=lambda s, p: GlobalAvgPool(),
     formula=lambda i, o, p: f"mean over {i[1]}x{i[2]} per channel -> {o[0]} values; no params",
-    memtable_label=lambda i, o, p: "GAP",
+    short="GAP", role="adaptive_pool", export=lambda i, p, m: "GlobalAvgPool()", export_support=(GlobalAvgPool,),
 ))
+
+
+def keeps_size(in_shape: Shape, out_shape: Shape, p: Params | None = None) -> bool:
+    """An adaptive pool whose output is its input's size (VGG's 7x7 at 224x224) changes nothing:
+    memory tables fold it like an element-wise layer."""
+    return tuple(in_shape) == tuple(out_shape)
 
 
 def _adaptive_out(shape: Shape, p: Params, warn: Warn) -> Shape:
@@ -91,5 +102,6 @@ register(BlockDef(
     output_shape=_adaptive_out,
     build=lambda s, p: nn.AdaptiveAvgPool2d(p["output_size"]),
     formula=lambda i, o, p: f"{i[1]}x{i[2]} -> {o[1]}x{o[2]} by averaging adaptive windows; no params",
+    short="ADAPTIVEPOOL", role="adaptive_pool", elementwise=keeps_size,
     memtable_label=lambda i, o, p: f"ADAPTIVEPOOL{p['output_size']}",
 ))

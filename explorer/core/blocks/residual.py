@@ -1,12 +1,12 @@
-"""ResNet blocks, laid out as torchvision's BasicBlock and Bottleneck (same module names, so
-torchvision's weights load): y = relu(F(x) + shortcut(x)), the shortcut a 1x1 conv + BN when
-the shape changes."""
+"""ResNet blocks (their registry entries), laid out as torchvision's BasicBlock and Bottleneck
+(same module names, so torchvision's weights load): y = relu(F(x) + shortcut(x)), the shortcut a
+1x1 conv + BN when the shape changes."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from explorer.core.blocks._common import check_divisible, spatial, window
+from explorer.core.blocks._common import check_divisible, f_out_channels, spatial, window
 from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
@@ -103,23 +103,27 @@ register(BlockDef(
     type="residual", title="Residual (basic)", family="composite",
     description="ResNet-18/34 block: two 3x3 conv + batch norm layers whose output is added to the "
                 "input, y = F(x) + x. The shortcut lets gradients skip layers, so deep nets train.",
-    fields=(Field("out_channels", "int", 64, "output channels", min=1, max=65536),
-            Field("stride", "int", 1, "2 halves the size (the shortcut then uses a 1x1 conv)", min=1, max=4)),
+    fields=(f_out_channels(64, "output channels"),
+            Field("stride", "int", 1, "2 halves the size (the shortcut then uses a 1x1 conv)", min=1, max=4,
+                  label="Stride S", short="S")),
     output_shape=_res_out("residual"),
     build=lambda s, p: BasicResidual(s[0], p["out_channels"], p["stride"]),
     formula=lambda i, o, p: f"relu(F(x) + x), F = 2x conv3x3-{p['out_channels']} + BN; {_shortcut_text(i, p)}",
     memtable_label=lambda i, o, p: f"RES-{p['out_channels']}",
-    branches=_residual_branches,
+    branches=_residual_branches, short="RES", role="feature",
+    export=lambda i, p, m: f"BasicResidual({i[0]}, {p['out_channels']}, stride={p['stride']})",
+    export_support=(_shortcut, BasicResidual),
 ))
 
 register(BlockDef(
     type="bottleneck", title="Residual (bottleneck)", family="composite",
     description="ResNet-50+ block: a 1x1 conv shrinks the channels, a 3x3 conv works on the thin "
                 "tensor, a 1x1 conv expands again; added to the input. groups > 1 gives ResNeXt.",
-    fields=(Field("out_channels", "int", 256, "output channels (4x the bottleneck width in ResNet)",
-                  min=1, max=65536),
-            Field("mid_channels", "int", 0, "bottleneck width (0: out_channels / 4)", min=0, max=65536),
-            Field("stride", "int", 1, "stride of the 3x3 conv (2 halves the size)", min=1, max=4),
+    fields=(f_out_channels(256, "output channels (4x the bottleneck width in ResNet)"),
+            Field("mid_channels", "int", 0, "bottleneck width (0: out_channels / 4)", min=0, max=65536,
+                  label="Middle channels"),
+            Field("stride", "int", 1, "stride of the 3x3 conv (2 halves the size)", min=1, max=4,
+                  label="Stride S", short="S"),
             Field("groups", "int", 1, "groups of the 3x3 conv (ResNeXt cardinality)", min=1, max=1024)),
     output_shape=_res_out("bottleneck"),
     build=lambda s, p: BottleneckResidual(s[0], p["out_channels"], _mid(p), p["stride"], p["groups"]),
@@ -127,5 +131,8 @@ register(BlockDef(
                              f"{'/g' + str(p['groups']) if p['groups'] > 1 else ''}, 1x1-{p['out_channels']} "
                              f"+ BN; {_shortcut_text(i, p)}"),
     memtable_label=lambda i, o, p: f"BOTTLENECK-{p['out_channels']}",
-    branches=_bottleneck_branches,
+    branches=_bottleneck_branches, short="BOTTLENECK", role="feature",
+    export=lambda i, p, m: (f"BottleneckResidual({i[0]}, {p['out_channels']}, {_mid(p)}, stride={p['stride']}, "
+                            f"groups={p['groups']})"),
+    export_support=(_shortcut, BottleneckResidual),
 ))
