@@ -302,7 +302,7 @@ def test_decode_image_fits_the_network_input():
     (b"", "empty"),
     (b"GIF89a but not really an image", "not an image"),
     (b"%PDF-1.4 hello", "not an image"),
-    (b"\x00" * (MAX_UPLOAD_BYTES + 1), "at most 10.0 MiB"),
+    (b"\x00" * (MAX_UPLOAD_BYTES + 1), "at most 10.00 MiB"),
 ])
 def test_decode_image_rejects_bad_files(data, message):
     with pytest.raises(ImageError, match=message):

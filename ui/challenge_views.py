@@ -15,6 +15,7 @@ from explorer.errors import UserError
 from explorer.text import markdown_plain
 from explorer.training.config import TrainConfig
 from explorer.training.runs import list_runs
+from explorer.units import format_count, format_short
 from ui import state, train_views
 
 K = state.W_CHALLENGE   # widget key prefix
@@ -41,7 +42,7 @@ def header(c: cr.Challenge | None) -> None:
     cols = st.columns(4)
     cols[0].metric("Dataset", c.dataset)
     cols[1].metric("Epochs per run", f"{c.max_epochs}")
-    cols[2].metric("Parameter budget", f"{c.max_params:,}")
+    cols[2].metric("Parameter budget", format_short(c.max_params), help=f"{format_count(c.max_params)} parameters at most")
     cols[3].metric("Deadline", dt.datetime.fromtimestamp(c.deadline).strftime("%H:%M"), _deadline_text(c),
                    delta_color="off")
 

@@ -15,7 +15,8 @@ import streamlit as st
 from explorer.charts import analysis as charts, diagram
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.presets import preset_info, preset_names, load_preset
-from explorer.core.report import csv_text, format_bytes, format_bytes_short, format_count, format_short, memtable_text
+from explorer.core.report import csv_text, memtable_text
+from explorer.units import format_bytes, format_bytes_short, format_count, format_short
 from explorer.errors import UserError
 from explorer.core.spec import NetworkSpec, SpecError
 from explorer.text import slug

@@ -12,9 +12,9 @@ import streamlit as st
 from explorer.charts import compare as charts
 from explorer.compare import zoo
 from explorer.core.analysis import Analysis
-from explorer.charts.analysis import format_macs
 from explorer.core.presets import load_preset
-from explorer.core.report import csv_text, format_bytes
+from explorer.core.report import csv_text
+from explorer.units import format_bytes, format_bytes_short, format_count, format_macs, format_percent, format_short
 from ui import state
 from ui.views import layer_frame, lazy_tabs
 
@@ -86,10 +86,14 @@ def open_model(ms: tuple[zoo.ZooModel, ...]) -> None:
     name = st.selectbox("Model", list(titles), format_func=titles.get, key=MODEL)
     m = next(x for x in ms if x.name == name)
     cols = st.columns(4)
-    cols[0].metric("Parameters (published)", f"{m.params:,}", border=True)
-    cols[1].metric(f"GMACs per image ({m.input_size}×{m.input_size})", f"{m.gmacs:.3f}", border=True)
-    cols[2].metric("ImageNet top-1", f"{m.acc1:.2f}%", border=True)
-    cols[3].metric("ImageNet top-5", f"{m.acc5:.2f}%", border=True, help=f"torchvision weights {m.weights}")
+    cols[0].metric("Parameters (published)", format_short(m.params), border=True,
+                   help=f"{format_count(m.params)} weights and biases, as torchvision publishes them")
+    cols[1].metric(f"MACs / image ({m.input_size}×{m.input_size})", format_short(m.gmacs * 1e9), border=True,
+                   help=f"{m.gmacs:.3f} GMACs, torchvision's published figure (G = 10⁹; FLOPs = 2 × MACs)")
+    cols[2].metric("ImageNet top-1", format_percent(m.acc1 / 100), border=True,
+                   help=f"{format_percent(m.acc1 / 100, 2)} with torchvision weights {m.weights}")
+    cols[3].metric("ImageNet top-5", format_percent(m.acc5 / 100), border=True,
+                   help=f"{format_percent(m.acc5 / 100, 2)} with torchvision weights {m.weights}")
     if m.preset:
         st.info(f"The preset **{m.preset}** reproduces torchvision's `{m.name}` exactly: open it in the builder "
                 "to see every layer's cost, edit it and train it.", icon=":material/construction:")
@@ -103,14 +107,18 @@ def open_model(ms: tuple[zoo.ZooModel, ...]) -> None:
     st.caption(f"No preset mirrors `{m.name}`, so here is its analysis: torchvision's module built on the meta "
                f"device (no weights), {len(a.rows)} leaf layers at {'×'.join(map(str, a.input_shape))}, batch 1.")
     cols = st.columns(3)
-    cols[0].metric("Parameters (computed)", f"{a.totals.params:,}", border=True,
+    cols[0].metric("Parameters (computed)", format_short(a.totals.params), border=True,
                    delta=None if a.totals.params == m.params else f"{a.totals.params - m.params:+,} vs published",
-                   delta_color="off", help="Can differ from the published count: Inception v3's includes its "
-                                           "auxiliary classifier (dropped here, as after training); ViT-H/14's "
-                                           "weights are for 518×518 images (a larger position embedding)")
-    cols[1].metric("MACs per image (computed)", format_macs(a.totals.macs), border=True)
-    cols[2].metric("Activations per image", format_bytes(a.totals.activation_bytes), border=True,
-                   help=f"{a.totals.activations:,} output values of every layer in float32")
+                   delta_color="off", help=f"{format_count(a.totals.params)} weights and biases. Can differ from "
+                                           "the published count: Inception v3's includes its auxiliary classifier "
+                                           "(dropped here, as after training); ViT-H/14's weights are for 518×518 "
+                                           "images (a larger position embedding)")
+    cols[1].metric("MACs / image (computed)", format_short(a.totals.macs), border=True,
+                   help=f"{format_count(a.totals.macs)} multiply-accumulates ({format_macs(a.totals.macs)}) of the "
+                        f"conv and linear layers, bias excluded. FLOPs = 2 × MACs.")
+    cols[2].metric("Activations", format_bytes_short(a.totals.activation_bytes), border=True,
+                   help=f"{format_count(a.totals.activations)} output values of every layer per image in float32 "
+                        f"= {format_bytes(a.totals.activation_bytes)}. Forward pass only.")
     frame = layer_frame(a).drop(columns=["Block"])
     cc = st.column_config
     st.dataframe(frame, hide_index=True, key=K + "layers", height=480, column_config={

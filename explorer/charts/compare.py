@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.compare import results as cmp
-from explorer.core.report import format_short
+from explorer.units import format_short
 from explorer.compare.zoo import Explainer
 from explorer.text import html_plain
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from explorer.core.analysis import Analysis, LayerRow
 from explorer.errors import DataError
 from explorer.core.registry import get_block, resolve_params
-from explorer.core.report import format_short
+from explorer.units import format_short
 from explorer.core.spec import NetworkSpec
 from explorer.text import printable
 

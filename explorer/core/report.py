@@ -1,7 +1,8 @@
 """Text renderings of an Analysis: a torchinfo-like table, CSV, and the cs231n memory table.
 
 Rows, totals and formatting stay apart (torchinfo's layer_info / model_statistics / formatting
-split): this module only formats numbers that explorer.core.analysis computed.
+split): this module only lays out numbers that explorer.core.analysis computed, printed with
+explorer.units (the one place that knows how a count, a size or MACs are written).
 """
 
 from __future__ import annotations
@@ -11,41 +12,7 @@ import io
 import math
 
 from explorer.core.analysis import Analysis, LayerRow
-
-
-def format_count(value: int | float) -> str:
-    """Thousands separators: 138357544 -> '138,357,544'."""
-    return f"{int(value):,}"
-
-
-def format_short(value: int | float) -> str:
-    """Two or three significant figures with K/M/G (decimal), as the cs231n slides write them."""
-    value = float(value)
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            scaled = value / scale
-            return f"{scaled:.1f}{unit}" if scaled < 100 else f"{scaled:.0f}{unit}"
-    return f"{value:.0f}"
-
-
-def format_bytes(value: int | float) -> str:
-    """Binary units: 1536 -> '1.50 KiB'."""
-    value = float(value)
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value:.0f} B"
-
-
-def format_bytes_short(value: int | float) -> str:
-    """Binary units in at most four digits, for headline numbers: 1_040_979_968 -> '993 MiB',
-    3_670_000_000 -> '3.42 GiB'."""
-    value = float(value)
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(value) >= scale:
-            scaled = value / scale
-            return f"{scaled:.0f} {unit}" if scaled >= 100 else f"{scaled:.3g} {unit}"
-    return f"{value:.0f} B"
+from explorer.units import format_bytes, format_count, format_short
 
 
 def _shape(shape: tuple[int, ...]) -> str:
