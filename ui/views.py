@@ -210,7 +210,7 @@ def layer_table(spec: NetworkSpec, a: Analysis) -> None:
                "values per image, memory at the batch size · receptive field in input pixels. "
                "Select a row to edit its block in the sidebar.")
     st.download_button("Download this table (CSV)", csv_text(a), file_name=f"{slug(spec.name)}-layers.csv",
-                       mime="text/csv", on_click="ignore", icon=":material/download:", key="b.dl.csv")
+                       mime="text/csv", on_click="ignore", icon=":material/download:", key=state.BUILD_CSV)
 
 
 def _on_row() -> None:
@@ -234,18 +234,18 @@ def memory_table(spec: NetworkSpec, a: Analysis) -> None:
 
 
 def charts_view(spec: NetworkSpec, a: Analysis) -> None:
-    st.plotly_chart(charts.params_vs_activations(a), key="fig.pva")
+    st.plotly_chart(charts.params_vs_activations(a), key=state.FIG_PVA)
     st.caption("Activation memory sits in the early, high-resolution convolutions; the parameters sit "
                "in the late fully connected layers. Element-wise layers (ReLU, batch norm, dropout) "
                "are folded into the layer before them.")
-    st.plotly_chart(charts.macs_per_layer(a), key="fig.macs")
-    st.plotly_chart(charts.receptive_field_growth(a), key="fig.rf")
+    st.plotly_chart(charts.macs_per_layer(a), key=state.FIG_MACS)
+    st.plotly_chart(charts.receptive_field_growth(a), key=state.FIG_RF)
     st.caption("Each 3×3 stride-1 conv adds 2 × jump pixels; pooling doubles the jump, so later "
                "layers grow the receptive field faster.")
 
 
 def training_memory(spec: NetworkSpec, a: Analysis) -> None:
-    st.plotly_chart(charts.memory_breakdown(a), key="fig.mem")
+    st.plotly_chart(charts.memory_breakdown(a), key=state.FIG_MEM)
     m = a.totals.memory
     parts = [(label, getattr(m, key)) for key, label in charts.MEMORY_PARTS] + [("Total", m.total)]
     st.dataframe(pd.DataFrame({"Part": [p for p, _ in parts], "Size": [format_bytes(v) for _, v in parts],
@@ -279,9 +279,9 @@ def diagram_view(spec: NetworkSpec, a: Analysis) -> None:
     """The network as a Graphviz diagram (drawn in the browser), coloured by a chosen share."""
     c1, c2, c3 = st.columns([3, 2, 2])
     color_by = c1.segmented_control("Colour by share of", list(diagram.METRICS), default="params",
-                                    key=state.W_DIAGRAM + "color", format_func=diagram.METRICS.get) or "params"
-    expand = c2.toggle("Show branches inside blocks", True, key=state.W_DIAGRAM + "expand")
-    across = c3.toggle("Left to right", False, key=state.W_DIAGRAM + "lr")
+                                    key=state.DIAGRAM_COLOR, format_func=diagram.METRICS.get) or "params"
+    expand = c2.toggle("Show branches inside blocks", True, key=state.DIAGRAM_EXPAND)
+    across = c3.toggle("Left to right", False, key=state.DIAGRAM_LR)
     options = diagram.DiagramOptions(color_by=color_by, selected=state.selected() if spec.blocks else None,
                                      expand=expand, direction="LR" if across else "TB")
     dot = diagram.network_dot(a, spec, options)
@@ -291,10 +291,10 @@ def diagram_view(spec: NetworkSpec, a: Analysis) -> None:
     d1, d2 = st.columns(2)
     name = slug(spec.name)
     d1.download_button("Download .dot", dot, file_name=f"{name}.dot", mime="text/vnd.graphviz",
-                       icon=":material/download:", on_click="ignore", key=state.W_DIAGRAM + "dot")
+                       icon=":material/download:", on_click="ignore", key=state.DIAGRAM_DOT)
     if diagram.has_svg():
         d2.download_button("Download SVG", functools.partial(_svg, dot), file_name=f"{name}.svg",
                            mime="image/svg+xml", icon=":material/image:", on_click="ignore",
-                           key=state.W_DIAGRAM + "svg")
+                           key=state.DIAGRAM_SVG)
     else:
         d2.caption("SVG download: install Graphviz on the server (apt-get install graphviz).")
