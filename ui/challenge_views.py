@@ -15,7 +15,7 @@ from explorer.errors import UserError
 from explorer.text import markdown_plain
 from explorer.training.config import TrainConfig
 from explorer.training.runs import list_runs
-from explorer.units import format_count, format_short
+from explorer.units import format_count, format_seconds, format_short
 from ui import state, train_views
 
 
@@ -28,8 +28,7 @@ def _deadline_text(c: cr.Challenge) -> str:
     left = c.deadline - time.time()
     if left <= 0:
         return "closed"
-    hours, rest = divmod(int(left), 3600)
-    return f"closes in {hours} h {rest // 60} min" if hours else f"closes in {rest // 60} min {rest % 60} s"
+    return f"closes in {format_seconds(int(left))}"
 
 
 def header(c: cr.Challenge | None) -> None:
@@ -70,8 +69,8 @@ def student(c: cr.Challenge) -> None:
         st.error(check.error, icon=":material/error:")
         return
     fits = check.params <= c.max_params
-    st.caption(f"Your network from the Build page, fitted to {c.dataset}: {check.params:,} parameters "
-               f"({'within' if fits else 'over'} the budget of {c.max_params:,}).")
+    st.caption(f"Your network from the Build page, fitted to {c.dataset}: {format_count(check.params)} parameters "
+               f"({'within' if fits else 'over'} the budget of {format_count(c.max_params)}).")
     st.button("Submit this network", type="primary", icon=":material/send:", on_click=_submit,
               disabled=not (nick and fits and c.open()), key=state.CH_SUBMIT,
               help="Trains it through the shared queue with the challenge's dataset and epochs")

@@ -18,6 +18,7 @@ from explorer.core.spec import NetworkSpec
 from explorer.training.checkpoint import load_run_spec_config
 from explorer.errors import UserError
 from explorer.training.runs import list_runs, runs_root
+from explorer.units import format_count, format_percent
 from ui import state
 from ui.views import lazy_tabs
 
@@ -178,7 +179,7 @@ def diff_view(frame: pd.DataFrame, root: Path | None = None) -> None:
     numbers = ["A params", "A MACs", "B params", "B MACs"]
     shown = diff.astype({c: object for c in numbers})
     for c in numbers:  # a blank, not "None", where a side has no layer
-        shown[c] = [f"{v:,}" if not pd.isna(v) else "" for v in diff[c]]
+        shown[c] = [f"{format_count(v)}" if not pd.isna(v) else "" for v in diff[c]]
     styled = shown.style.map(lambda v: CHANGE_COLORS.get(v, ""), subset=["Change"])
     cc = st.column_config
     st.dataframe(styled, hide_index=True, key=state.CMP_DIFF, height=min(35 * (len(diff) + 1) + 3, 640), column_config={
@@ -203,13 +204,13 @@ def leaderboard_view(frame: pd.DataFrame) -> None:
     board = cmp.leaderboard(frame, int(budget), dataset)
     over = cmp.over_budget(frame, int(budget), dataset)
     if board.empty:
-        st.info(f"No {dataset} run fits in {int(budget):,} parameters yet" + (f" ({over} over the budget)" if over
+        st.info(f"No {dataset} run fits in {format_count(int(budget))} parameters yet" + (f" ({over} over the budget)" if over
                 else "") + ". Shrink a network on the Build page: fewer channels, a 1×1 reduction, global "
                 "average pooling instead of a big dense layer.", icon=":material/info:")
     else:
         winner = board.iloc[0]
         st.success(f"**{short_label(winner[cmp.RUN], winner[cmp.NETWORK])}** leads with "
-                   f"{winner[cmp.ACC]:.2f}% using {int(winner[cmp.PARAMS]):,} parameters "
+                   f"{format_percent(winner[cmp.ACC] / 100, 2)} using {format_count(int(winner[cmp.PARAMS]))} parameters "
                    f"({winner['Budget used (%)']:.0f}% of the budget).", icon=":material/emoji_events:")
         cc = st.column_config
         order = [c for c in board.columns if c != cmp.RUN] + [cmp.RUN]

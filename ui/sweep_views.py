@@ -22,6 +22,7 @@ from explorer.search.recipes import recipe_config
 from explorer.search.study import list_sweeps, sweep_report
 from explorer.search.sweepfile import OBJECTIVES, PRUNERS, SAMPLERS, SweepFile, new_sweep, sweep_from_dict
 from explorer.core.spec import NetworkSpec
+from explorer.units import format_count
 from ui import state
 from ui.compare_views import runs_dir
 
@@ -177,7 +178,7 @@ def open_in_builder(root: Path, sweep_id: str) -> None:
         return
     default = next((i for i, r in enumerate(trials) if r["number"] == report["best"]), 0)
     chosen = st.selectbox("Trial", trials, index=default, key=state.SW_OPEN,
-                          format_func=lambda r: f"trial {r['number']} ({r['state']}, {r['params'] or 0:,} params)")
+                          format_func=lambda r: f"trial {r['number']} ({r['state']}, {format_count(r['params'] or 0)} params)")
     st.button("Open in the builder", key=state.SW_OPEN_BUTTON, on_click=_open, args=(chosen,))
 
 

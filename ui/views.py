@@ -92,7 +92,7 @@ def header(spec: NetworkSpec) -> None:
     shape = "×".join(map(str, spec.input))
     about = markdown_plain(spec.description, max_len=300) + " · " if spec.description else ""
     st.caption(f"{about}Input {shape} per image · "
-               f"{spec.num_classes:,} classes · {len(spec.blocks)} blocks")
+               f"{format_count(spec.num_classes)} classes · {len(spec.blocks)} blocks")
 
 
 def messages(outcome: Outcome) -> None:
@@ -129,14 +129,14 @@ def totals(a: Analysis) -> None:
                         f"excluded (K = 10³, M = 10⁶, G = 10⁹). FLOPs = 2 × MACs = {format_count(t.flops)}.")
     cols[2].metric("Activations", format_bytes_short(t.activation_bytes), border=True,
                    help=f"Memory of every layer's output at batch size B: {format_count(t.activations)} "
-                        f"values per image × {a.dtype_size} bytes ({a.dtype}) × {b:,} = "
+                        f"values per image × {a.dtype_size} bytes ({a.dtype}) × {format_count(b)} = "
                         f"{format_bytes(t.activation_bytes)}. Forward pass only.")
     cols[3].metric("Training memory", format_bytes_short(t.memory.total), border=True,
-                   help=f"{format_bytes(t.memory.total)} at batch size B = {b:,}: parameters + buffers + "
+                   help=f"{format_bytes(t.memory.total)} at batch size B = {format_count(b)}: parameters + buffers + "
                         "gradients + optimizer state + activations saved for backward + workspace; see the "
                         "Training memory tab.")
     st.caption(f"{format_count(t.params)} parameters · {format_count(t.macs)} MACs per image · output "
-               f"{charts.shape_text(a.output_shape)} · batch {b:,} · {a.dtype} · "
+               f"{charts.shape_text(a.output_shape)} · batch {format_count(b)} · {a.dtype} · "
                f"{OPTIMIZER_LABELS.get(a.optimizer, a.optimizer)}")
 
 
@@ -198,7 +198,7 @@ def layer_table(spec: NetworkSpec, a: Analysis) -> None:
     config = {"Block": cc.NumberColumn("Block", help=COLUMN_HELP["Block"], format="%d", width=55),
               "Params": number("Params", 105), "MACs": number("MACs", 120), "Activations": number("Activations", 100),
               "% params": share("% params"), "% MACs": share("% MACs"),
-              "Activation memory": cc.TextColumn(f"Memory (batch {a.batch:,})", help=COLUMN_HELP["Activation memory"],
+              "Activation memory": cc.TextColumn(f"Memory (batch {format_count(a.batch)})", help=COLUMN_HELP["Activation memory"],
                                                  width=115),
               **{name: cc.TextColumn(name, help=COLUMN_HELP[name], width=width)
                  for name, width in (("Layer", 100), ("Output shape", 110))},
@@ -254,7 +254,7 @@ def training_memory(spec: NetworkSpec, a: Analysis) -> None:
                  hide_index=True, column_config={
                      "Bytes": st.column_config.NumberColumn(format="localized"),
                      "Share": st.column_config.ProgressColumn(format="%.1f%%", min_value=0, max_value=100)})
-    st.caption(f"At batch {a.batch:,} in {a.dtype} ({a.dtype_size} bytes per value), "
+    st.caption(f"At batch {format_count(a.batch)} in {a.dtype} ({a.dtype_size} bytes per value), "
                f"{OPTIMIZER_LABELS.get(a.optimizer, a.optimizer)}. Saved activations are the tensors "
                "autograd keeps for the backward pass (measured on the meta device); the workspace "
                "estimate is two of the largest activation. Sizes in binary units (1 MiB = 2²⁰ bytes).")

@@ -172,8 +172,8 @@ def comparison_frame(e: zoo.Explainer) -> pd.DataFrame:
     rows = (("Parameters", e.a.params, e.b.params), ("MACs per image", e.a.macs, e.b.macs),
             ("Receptive field (px)", e.a.receptive_field, e.b.receptive_field),
             ("Conv layers", e.a.conv_layers, e.b.conv_layers))
-    return pd.DataFrame({"": [r[0] for r in rows], e.a.label: [f"{r[1]:,}" for r in rows],
-                         e.b.label: [f"{r[2]:,}" for r in rows],
+    return pd.DataFrame({"": [r[0] for r in rows], e.a.label: [f"{format_count(r[1])}" for r in rows],
+                         e.b.label: [f"{format_count(r[2])}" for r in rows],
                          "B / A": [f"{r[2] / r[1]:.3f}" if r[1] else "-" for r in rows]})
 
 
@@ -182,9 +182,9 @@ def _comparison(e: zoo.Explainer, formulas: tuple[str, str]) -> None:
     left.dataframe(comparison_frame(e), hide_index=True, key=state.zoo_explainer(e.a.spec.name)[0],
                    column_config={"": st.column_config.TextColumn("", width=140)})
     right.metric("Fewer parameters", f"{e.params_ratio:.2f}×", border=True,
-                 help=f"{e.a.label}: {e.a.params:,}; {e.b.label}: {e.b.params:,}")
+                 help=f"{e.a.label}: {format_count(e.a.params)}; {e.b.label}: {format_count(e.b.params)}")
     right.metric("Fewer MACs", f"{e.macs_ratio:.2f}×", border=True,
-                 help=f"{e.a.label}: {e.a.macs:,}; {e.b.label}: {e.b.macs:,}")
+                 help=f"{e.a.label}: {format_count(e.a.macs)}; {e.b.label}: {format_count(e.b.macs)}")
     st.markdown(f"- {e.a.label}: {formulas[0]}\n- {e.b.label}: {formulas[1]}")
     st.plotly_chart(charts.explainer_bars(e), key=state.zoo_explainer(e.a.spec.name)[1])
     st.caption(e.lesson + " Numbers from the same analysis as the builder (explorer.analyze on these two small "
@@ -199,9 +199,9 @@ def explainers_view(ms: tuple[zoo.ZooModel, ...]) -> None:
     e = _explainer("stack", channels=c, n=n, size=56)
     k = 2 * n + 1
     m1, mk = e.b.layer_macs()[0][1], e.a.macs
-    _comparison(e, (f"{k}·{k}·{c}·{c} + {c} = **{e.a.params:,}** params; 56·56·{c}·{k}·{k}·{c} = {mk:,} MACs",
-                    f"{n} × (3·3·{c}·{c} + {c}) = **{e.b.params:,}** params; {n} × 56·56·{c}·3·3·{c} = "
-                    f"{n} × {m1:,} = {e.b.macs:,} MACs"))
+    _comparison(e, (f"{k}·{k}·{c}·{c} + {c} = **{format_count(e.a.params)}** params; 56·56·{c}·{k}·{k}·{c} = {format_count(mk)} MACs",
+                    f"{n} × (3·3·{c}·{c} + {c}) = **{format_count(e.b.params)}** params; {n} × 56·56·{c}·3·3·{c} = "
+                    f"{n} × {format_count(m1)} = {format_count(e.b.macs)} MACs"))
 
     st.subheader("GoogLeNet's 1×1 bottleneck")
     left, right = st.columns(2)
@@ -209,8 +209,8 @@ def explainers_view(ms: tuple[zoo.ZooModel, ...]) -> None:
     r = int(right.number_input("1×1 reduction to (channels)", 1, 2048, 16, key=state.ZOO_BN_R))
     e = _explainer("bottleneck", in_channels=cin, size=28, out_channels=32, reduce_to=r, kernel=5)
     (_, m1), (_, m2) = e.b.layer_macs()
-    _comparison(e, (f"28·28·32·5·5·{cin} = **{e.a.macs:,}** multiplies",
-                    f"28·28·{r}·{cin} + 28·28·32·5·5·{r} = {m1:,} + {m2:,} = **{e.b.macs:,}** multiplies "
+    _comparison(e, (f"28·28·32·5·5·{cin} = **{format_count(e.a.macs)}** multiplies",
+                    f"28·28·{r}·{cin} + 28·28·32·5·5·{r} = {format_count(m1)} + {format_count(m2)} = **{format_count(e.b.macs)}** multiplies "
                     f"({e.macs_ratio:.1f}× fewer)"))
 
     st.subheader("Depthwise-separable against full convolution")
@@ -219,6 +219,6 @@ def explainers_view(ms: tuple[zoo.ZooModel, ...]) -> None:
     f = right.segmented_control("Kernel F", [3, 5, 7], default=3, key=state.ZOO_SEP_K) or 3
     e = _explainer("separable", in_channels=ch, out_channels=ch, size=14, kernel=f)
     (_, p1), (_, p2) = e.b.layer_params()
-    _comparison(e, (f"{f}·{f}·{ch}·{ch} = **{e.a.params:,}** weights",
-                    f"{f}·{f}·{ch} + {ch}·{ch} = {p1:,} + {p2:,} = **{e.b.params:,}** weights "
+    _comparison(e, (f"{f}·{f}·{ch}·{ch} = **{format_count(e.a.params)}** weights",
+                    f"{f}·{f}·{ch} + {ch}·{ch} = {format_count(p1)} + {format_count(p2)} = **{format_count(e.b.params)}** weights "
                     f"({e.params_ratio:.1f}× fewer; 1/N + 1/F² = {1 / ch + 1 / f ** 2:.3f})"))

@@ -18,7 +18,7 @@ from explorer.core.blocks import conv, densenet, inception, mobile, pool, regula
 from explorer.core.budget import check_weights, spec_cost
 from explorer.core.build import build
 from explorer.core.registry import Params, Shape
-from explorer.core.spec import NetworkSpec, SpecError
+from explorer.core.spec import NetworkSpec
 from explorer.errors import ConfigError
 from explorer.text import class_name, docstring_text, python_literal
 

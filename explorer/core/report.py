@@ -94,15 +94,15 @@ def _weights_text(row: LayerRow, previous: tuple[int, ...] = ()) -> tuple[str, i
         d, out = row.input_shape[0], row.output_shape[0]
         weights = k * k * d * out
         if row.params in (weights, weights + out):  # ungrouped conv, with or without bias
-            return f"({k}*{k}*{d})*{out} = {weights:,}", weights
+            return f"({k}*{k}*{d})*{out} = {format_count(weights)}", weights
     if row.label == "FC" and len(row.input_shape) == 1:
         weights = row.input_shape[0] * row.output_shape[0]
         if row.params in (weights, weights + row.output_shape[0]):
             if len(previous) == 3 and math.prod(previous) == row.input_shape[0]:
                 c, h, w = previous
-                return f"{h}*{w}*{c}*{row.output_shape[0]} = {weights:,}", weights
-            return f"{row.input_shape[0]:,}*{row.output_shape[0]:,} = {weights:,}", weights
-    return f"{row.params:,}", row.params
+                return f"{h}*{w}*{c}*{row.output_shape[0]} = {format_count(weights)}", weights
+            return f"{format_count(row.input_shape[0])}*{format_count(row.output_shape[0])} = {format_count(weights)}", weights
+    return f"{format_count(row.params)}", row.params
 
 
 def memtable_rows(analysis: Analysis) -> list[dict]:
@@ -135,18 +135,18 @@ def memtable_text(analysis: Analysis) -> str:
         extra = r["params"] - r["weights"]
         if extra > 0 and r["weights"] > 0:
             kind = "bias" if extra == (r["shape"][0] if r["shape"] else -1) else "bias/norm"
-            params += f"  (+{extra:,} {kind})"
+            params += f"  (+{format_count(extra)} {kind})"
         lines.append(f"{(r['label'] + ':').ljust(label_w)} {bracket.ljust(shape_w)}  memory: {memory.ljust(20)}"
                      f"  params: {params}")
     total_memory = sum(r["memory"] for r in rows)
     esize = analysis.dtype_size
     weights = sum(r["weights"] for r in rows)
     lines += ["",
-              f"TOTAL memory: {total_memory:,} values ({format_short(total_memory)}) * {esize} bytes = "
+              f"TOTAL memory: {format_count(total_memory)} values ({format_short(total_memory)}) * {esize} bytes = "
               f"{format_bytes(total_memory * esize)} / image (forward only; roughly x2 with backward)",
               f"  (counts the input and the rows above; the layer table's activation total, "
               f"{format_short(analysis.totals.activations)}, also counts the outputs of element-wise layers)",
-              f"TOTAL params: {analysis.totals.params:,} ({format_short(analysis.totals.params)}) parameters"
-              + (f"; {weights:,} weights in the rows above, the rest biases and norms"
+              f"TOTAL params: {format_count(analysis.totals.params)} ({format_short(analysis.totals.params)}) parameters"
+              + (f"; {format_count(weights)} weights in the rows above, the rest biases and norms"
                  if 0 < weights < analysis.totals.params else "")]
     return "\n".join(lines)
