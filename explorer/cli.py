@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from explorer.errors import ConfigError, UserError
+from explorer.errors import ConfigError, DataError, RunError, UserError
 from explorer.core.spec import MAX_SPEC_BYTES, NetworkSpec, SpecError
 
 EXIT_BAD_INPUT = 2
@@ -163,13 +163,13 @@ def load_spec(preset: str | None, spec_path: str | None) -> NetworkSpec:
         return load_preset(preset)
     path = Path(spec_path)
     if not path.is_file():
-        raise SpecError(f"no spec file at {spec_path}; pass a JSON file written by `export --to json` "
-                        f"or the app's download button")
+        raise ConfigError(f"no spec file at {spec_path}; pass a JSON file written by `export --to json` "
+                          f"or the app's download button", field="spec")
     try:
         with path.open("rb") as f:
             data = f.read(MAX_SPEC_BYTES + 1)  # bounded, whatever the file's size
     except OSError as e:
-        raise SpecError(f"cannot read the spec file {spec_path}: {e.strerror or e}") from None
+        raise ConfigError(f"cannot read the spec file {spec_path}: {e.strerror or e}", field="spec") from None
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(f"{spec_path} is larger than {MAX_SPEC_BYTES:,} bytes, the limit for a spec")
     return NetworkSpec.from_json(data)
@@ -225,7 +225,7 @@ def _cmd_export(args) -> int:
     spec = load_spec(args.preset, args.spec)
     if args.to == "onnx":
         if not args.output:
-            raise SpecError("ONNX is binary: give an output file with -o FILE.onnx")
+            raise ConfigError("ONNX is binary: give an output file with -o FILE.onnx", field="output")
         path = to_onnx(spec, args.output)
         print(f"wrote {path} ({path.stat().st_size:,} bytes)", file=sys.stderr)
         return 0
@@ -269,7 +269,6 @@ def check_train_input(spec: NetworkSpec, config: "TrainConfig") -> None:
     """Everything `train` can check before it makes a run folder: the dataset exists, the image
     folder is there, the device is available, the network fits the data. UserError when not."""
     from explorer.data import dataset_info
-    from explorer.errors import DataError
     from explorer.training.adapt import adapt_spec
     from explorer.training.loop import resolve_device
 
@@ -362,56 +361,44 @@ def _cmd_runs(args) -> int:
     return 0
 
 
-def _cmd_gradcam(args) -> int:
-    from explorer.interpret import explain as interpret
+def _gradcam_image(args, data, shape: tuple[int, int, int]):
+    """(uint8 image (C, H, W), true label or None, what it is) from --image FILE or --index I."""
     from explorer.interpret.images import MAX_UPLOAD_BYTES, check_size, decode_image
+
+    c, h, w = shape
+    if args.image is not None:
+        path = Path(args.image)
+        if not path.is_file():
+            raise DataError(f"no image file at {path}")
+        check_size(path.stat().st_size)
+        with open(path, "rb") as f:
+            return decode_image(f.read(MAX_UPLOAD_BYTES + 1), c, (h, w)), None, path.name
+    index = 0 if args.index is None else args.index
+    if not 0 <= index < len(data.x_val):
+        raise ConfigError(f"--index must be from 0 to {len(data.x_val) - 1}, got {index}", field="index")
+    return data.x_val[index], int(data.y_val[index]), f"validation image {index}"
+
+
+def _cmd_gradcam(args) -> int:
+    from explorer.interpret.explain import explain, predict, resolve_target
+    from explorer.interpret.layers import interpretable
+    from explorer.interpret.pictures import overlay_figure_png
     from explorer.training.checkpoint import load_run_data, load_run_model
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
-        raise SpecError(f"no run directory at {run_dir}; list runs with `python -m explorer runs`")
+        raise RunError(f"no run directory at {run_dir}; list runs with `python -m explorer runs`")
     spec, model = load_run_model(run_dir)
-    model = interpret.interpretable(model)
+    model = interpretable(model)
     data = load_run_data(run_dir)  # the validation split, and the normalisation and class names for --image
-    c, h, w = spec.input
-    if args.image is not None:
-        path = Path(args.image)
-        if not path.is_file():
-            raise SpecError(f"no image file at {path}")
-        check_size(path.stat().st_size)
-        with open(path, "rb") as f:
-            image = decode_image(f.read(MAX_UPLOAD_BYTES + 1), c, (h, w))
-        label, what = None, path.name
-    else:
-        index = 0 if args.index is None else args.index
-        if not 0 <= index < len(data.x_val):
-            raise SpecError(f"--index must be from 0 to {len(data.x_val) - 1}, got {index}")
-        image, label, what = data.x_val[index], int(data.y_val[index]), f"validation image {index}"
-    names = data.class_names
-    layer = args.layer or interpret.default_layer(model)
-    if layer is None:
-        raise SpecError("the network has no convolutional layer for Grad-CAM")
-    if layer not in {ch.name for ch in interpret.layer_choices(model)}:
-        known = ", ".join(ch.name for ch in interpret.layer_choices(model))
-        raise SpecError(f"--layer {layer!r} is not a convolutional layer of this network; choose one of: {known}")
+    image, label, what = _gradcam_image(args, data, spec.input)
     x = data.normalize(image[None])
-    probs = interpret.predict(model, x)[0]
-    pred = int(probs.argmax())
-    if args.target is None:
-        target = pred
-    elif args.target.isdigit() and int(args.target) < len(names):
-        target = int(args.target)
-    elif args.target in names:
-        target = names.index(args.target)
-    else:
-        raise SpecError(f"--class {args.target!r} is neither a class index (0 to {len(names) - 1}) nor a class "
-                        f"name ({', '.join(names)})")
-    raw = interpret.gradcam(model, x, layer, target)[0]
-    truth = "" if label is None else f", true {names[label]}"
-    title = f"Grad-CAM {layer}: {names[target]} (p={probs[target]:.2f}; predicted {names[pred]}{truth})"
+    target = resolve_target(args.target, data.class_names, int(predict(model, x)[0].argmax()))
+    result = explain(model, x, "gradcam", target, args.layer)   # the Inspect page's Grad-CAM, the same function
+    title = result.title(data.class_names, label)
     out = Path(args.output)
-    interpret.overlay_figure_png(image, interpret.normalize_map(raw), title=title).save(out, format="PNG")
-    zero = " (the map is zero: no positive evidence for this class at this layer)" if raw.max() <= 0 else ""
+    overlay_figure_png(image, result.heat, title=title).save(out, format="PNG")
+    zero = " (the map is zero: no positive evidence for this class at this layer)" if result.zero else ""
     print(f"wrote {out}: {what}, {title}{zero}", file=sys.stderr)
     return 0
 

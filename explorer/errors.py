@@ -84,6 +84,10 @@ class ConfigError(UserError):
 class DataError(UserError):
     """A dataset, data root, typed path, image folder or uploaded file that cannot be used."""
 
+    def __init__(self, message: str, *, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
 
 class RunError(UserError):
     """A run folder, checkpoint or weights file that cannot be read or used."""

@@ -199,7 +199,7 @@ def test_zoo_model_without_a_preset_is_analysed_on_the_page():
     at = rerun(at.selectbox(key=zv.MODEL).select("resnet101"))
     layers = at.dataframe[0].value
     assert layers["Params"].sum() == 44_549_160
-    assert next(m.value for m in at.metric if m.label == "Parameters (computed)") == "44,549,160"
+    assert next(m.value for m in at.metric if m.label == "Parameters (computed)") == "44.5M"
     assert at.session_state[state.SPEC] == load_preset(state.DEFAULT_PRESET)  # the builder is untouched
 
 
@@ -209,7 +209,7 @@ def test_zoo_model_that_cannot_be_analysed_says_so():
     at.session_state[state.ZOO_VIEW] = "Open a model"
     at = rerun(at)
     at = rerun(at.selectbox(key=zv.MODEL).select("regnet_y_400mf"))
-    assert next(m.value for m in at.metric if m.label == "Parameters (published)") == "4,344,144"
+    assert next(m.value for m in at.metric if m.label == "Parameters (published)") == "4.3M"
     # torchvision's RegNet builder computes its widths with tensors: no meta-device analysis, one sentence
     assert "cannot be analysed on the meta device" in at.warning[0].value
 

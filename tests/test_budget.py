@@ -233,7 +233,7 @@ def test_real_weights_have_a_smaller_budget(monkeypatch):
 def test_the_untrained_inspect_network_is_refused_before_it_is_built(monkeypatch):
     import sys
 
-    from explorer.interpret.explain import load_untrained
+    from explorer.interpret.sources import load_untrained
 
     def no_build(*args, **kwargs):
         raise AssertionError("built real weights over the budget")

@@ -7,21 +7,13 @@ import plotly.graph_objects as go
 import pytest
 
 from explorer import analyze, load_preset, preset_names
-from explorer.charts.analysis import (MEMORY_PARTS, chart_rows, format_macs, macs_per_layer, memory_breakdown,
+from explorer.charts.analysis import (MEMORY_PARTS, chart_rows, macs_per_layer, memory_breakdown,
                              params_vs_activations, receptive_field_growth, shape_text)
 
 
 @pytest.fixture(scope="module")
 def vgg():
     return analyze(load_preset("vgg16"), batch=8)
-
-
-def test_format_macs():
-    assert format_macs(15_470_264_320) == "15.47 GMACs"
-    assert format_macs(416_520) == "416.52 KMACs"
-    assert format_macs(2_500_000) == "2.50 MMACs"
-    assert format_macs(840) == "840 MACs"
-    assert format_macs(0) == "0 MACs"
 
 
 def test_shape_text():

@@ -15,8 +15,7 @@ import explorer.data as data
 from explorer.data import (DEFAULT_DATASET, Augment, dataset_info, list_datasets, load_dataset,
                            normalize, random_crop, random_flip)
 from explorer.data.shapes import SHAPE_CLASSES, generate_shapes
-from explorer.errors import DataError
-from explorer.core.spec import SpecError
+from explorer.errors import ConfigError, DataError
 
 OFFLINE = {"mnist5k": (5000, (1, 28, 28), 10), "digits": (1797, (1, 8, 8), 10),
            "shapes": (3000, (3, 32, 32), len(SHAPE_CLASSES))}
@@ -47,17 +46,17 @@ def test_registry_names_and_default():
 
 
 def test_unknown_name_lists_known_names():
-    with pytest.raises(SpecError) as e:
+    with pytest.raises(DataError) as e:
         dataset_info("imagenet")
     assert "mnist5k" in str(e.value) and "cifar10" in str(e.value) and e.value.field == "dataset"
-    with pytest.raises(SpecError, match="Did you mean 'cifar10'"):
+    with pytest.raises(DataError, match="Did you mean 'cifar10'"):
         load_dataset("cifar")
 
 
 @pytest.mark.parametrize("kw, field", [({"val_fraction": 0}, "val_fraction"), ({"val_fraction": 1.0}, "val_fraction"),
                                        ({"max_train": 0}, "max_train"), ({"max_train": 2.5}, "max_train")])
-def test_bad_arguments_are_spec_errors(kw, field):
-    with pytest.raises(SpecError) as e:
+def test_bad_arguments_are_config_errors(kw, field):
+    with pytest.raises(ConfigError) as e:
         load_dataset("digits", **kw)
     assert e.value.field == field
 

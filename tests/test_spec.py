@@ -8,6 +8,7 @@ from explorer import NetworkSpec, SpecError, analyze
 from explorer.core.registry import block_types, get_block
 from explorer.core.shapes import infer_shapes
 from explorer.core.spec import MAX_SPEC_BYTES, BlockSpec
+from explorer.errors import ConfigError
 
 
 def spec(blocks, input=(3, 32, 32), **kw):
@@ -142,12 +143,12 @@ def test_blockspec_is_hashable_and_editable():
     assert b.with_values(kernel=5).to_dict() == {"type": "conv", "out_channels": 8, "kernel": 5}
 
 
-def test_analysis_errors_are_spec_errors_not_tracebacks():
-    with pytest.raises(SpecError, match="batch"):
+def test_analysis_settings_errors_are_config_errors_not_tracebacks():
+    with pytest.raises(ConfigError, match="batch"):
         analyze(spec([{"type": "relu"}]), batch=0)
-    with pytest.raises(SpecError, match="dtype"):
+    with pytest.raises(ConfigError, match="dtype"):
         analyze(spec([{"type": "relu"}]), dtype="int8")
-    with pytest.raises(SpecError, match="optimizer"):
+    with pytest.raises(ConfigError, match="optimizer"):
         analyze(spec([{"type": "relu"}]), optimizer="lion")
 
 

@@ -15,9 +15,9 @@ from explorer.errors import UserError
 from explorer.text import markdown_plain
 from explorer.training.config import TrainConfig
 from explorer.training.runs import list_runs
+from explorer.units import format_count, format_seconds, format_short
 from ui import state, train_views
 
-K = state.W_CHALLENGE   # widget key prefix
 
 
 def current() -> cr.Challenge | None:
@@ -28,8 +28,7 @@ def _deadline_text(c: cr.Challenge) -> str:
     left = c.deadline - time.time()
     if left <= 0:
         return "closed"
-    hours, rest = divmod(int(left), 3600)
-    return f"closes in {hours} h {rest // 60} min" if hours else f"closes in {rest // 60} min {rest % 60} s"
+    return f"closes in {format_seconds(int(left))}"
 
 
 def header(c: cr.Challenge | None) -> None:
@@ -41,14 +40,14 @@ def header(c: cr.Challenge | None) -> None:
     cols = st.columns(4)
     cols[0].metric("Dataset", c.dataset)
     cols[1].metric("Epochs per run", f"{c.max_epochs}")
-    cols[2].metric("Parameter budget", f"{c.max_params:,}")
+    cols[2].metric("Parameter budget", format_short(c.max_params), help=f"{format_count(c.max_params)} parameters at most")
     cols[3].metric("Deadline", dt.datetime.fromtimestamp(c.deadline).strftime("%H:%M"), _deadline_text(c),
                    delta_color="off")
 
 
 def _claim() -> None:
     c = current()
-    text = st.session_state.get(K + "nick", "")
+    text = st.session_state.get(state.CH_NICK, "")
     try:
         if c is None:
             raise cr.ConfigError("no challenge is running")
@@ -62,7 +61,7 @@ def _claim() -> None:
 def student(c: cr.Challenge) -> None:
     """Nickname, the current network against the budget, and the submit button."""
     nick = st.session_state.get(state.CHALLENGE_NICK)
-    st.text_input("Your nickname (shown on the leaderboard)", key=K + "nick", max_chars=cr.MAX_NICKNAME,
+    st.text_input("Your nickname (shown on the leaderboard)", key=state.CH_NICK, max_chars=cr.MAX_NICKNAME,
                   on_change=_claim, placeholder="e.g. Ada")
     spec = state.spec()
     check = train_views.preflight(spec, _config(c))
@@ -70,10 +69,10 @@ def student(c: cr.Challenge) -> None:
         st.error(check.error, icon=":material/error:")
         return
     fits = check.params <= c.max_params
-    st.caption(f"Your network from the Build page, fitted to {c.dataset}: {check.params:,} parameters "
-               f"({'within' if fits else 'over'} the budget of {c.max_params:,}).")
+    st.caption(f"Your network from the Build page, fitted to {c.dataset}: {format_count(check.params)} parameters "
+               f"({'within' if fits else 'over'} the budget of {format_count(c.max_params)}).")
     st.button("Submit this network", type="primary", icon=":material/send:", on_click=_submit,
-              disabled=not (nick and fits and c.open()), key=K + "submit",
+              disabled=not (nick and fits and c.open()), key=state.CH_SUBMIT,
               help="Trains it through the shared queue with the challenge's dataset and epochs")
     if not nick:
         st.caption("Type a nickname first.")
@@ -116,7 +115,7 @@ def leaderboard(c: cr.Challenge) -> None:
         st.error(state.describe_error(e))
         return
     records = {r.path.name: r for r in list_runs(root)}
-    by = st.segmented_control("Rank by", ["accuracy", "score"], default="accuracy", key=K + "by",
+    by = st.segmented_control("Rank by", ["accuracy", "score"], default="accuracy", key=state.CH_BY,
                               format_func={"accuracy": "Accuracy", "score": "Course score"}.get) or "accuracy"
     frame = cr.leaderboard(entries, records, by=by)
     if frame.empty:
@@ -127,41 +126,41 @@ def leaderboard(c: cr.Challenge) -> None:
         "Parameters": st.column_config.NumberColumn(format="localized"),
         "Score": st.column_config.NumberColumn(format="%.2f", help="accuracy / (parameters / 100K)")})
     st.download_button("Download the leaderboard (CSV)", cr.leaderboard_csv(frame), file_name="leaderboard.csv",
-                       mime="text/csv", icon=":material/download:", on_click="ignore", key=K + "csv")
+                       mime="text/csv", icon=":material/download:", on_click="ignore", key=state.CH_CSV)
 
 
 def teacher(c: cr.Challenge | None) -> None:
     """The teacher's panel: unlocked by the code; set a new challenge or end the current one."""
     with st.expander("Teacher", icon=":material/school:", expanded=False):
-        code = st.text_input("Teacher code", type="password", key=K + "code")
+        code = st.text_input("Teacher code", type="password", key=state.CH_CODE)
         if not cr.teacher_code_ok(code):
             st.caption("Type the teacher's code to set or end a challenge.")
             return
-        with st.form(K + "form", border=False):
-            st.text_input("Title", "Best accuracy under a parameter budget", max_chars=cr.MAX_TITLE, key=K + "title")
+        with st.form(state.CH_FORM, border=False):
+            st.text_input("Title", "Best accuracy under a parameter budget", max_chars=cr.MAX_TITLE, key=state.CH_TITLE)
             names = [i.name for i in list_datasets() if i.name != "folder"]
-            st.selectbox("Dataset", names, index=names.index("mnist5k"), key=K + "dataset")
-            st.number_input("Epochs per run", 1, 200, 5, key=K + "epochs")
-            st.number_input("Parameter budget", 100, 100_000_000, 20_000, step=1_000, key=K + "params")
-            st.number_input("Open for (minutes)", 1, 7 * 24 * 60, 45, key=K + "minutes")
+            st.selectbox("Dataset", names, index=names.index("mnist5k"), key=state.CH_DATASET)
+            st.number_input("Epochs per run", 1, 200, 5, key=state.CH_EPOCHS)
+            st.number_input("Parameter budget", 100, 100_000_000, 20_000, step=1_000, key=state.CH_PARAMS)
+            st.number_input("Open for (minutes)", 1, 7 * 24 * 60, 45, key=state.CH_MINUTES)
             st.form_submit_button("Start this challenge", type="primary", on_click=_start)
         if c is not None:
-            st.button("End the current challenge", key=K + "reset", icon=":material/flag:", on_click=_end)
+            st.button("End the current challenge", key=state.CH_RESET, icon=":material/flag:", on_click=_end)
 
 
 def _start() -> None:
     """Form callback: the teacher's rules become the current challenge."""
     ss = st.session_state
     try:
-        new = cr.new_challenge(ss[K + "title"], ss[K + "dataset"], int(ss[K + "epochs"]), int(ss[K + "params"]),
-                               time.time() + 60 * ss[K + "minutes"])
-        cr.set_challenge(train_views.runs_dir(), new, ss.get(K + "code"))
+        new = cr.new_challenge(ss[state.CH_TITLE], ss[state.CH_DATASET], int(ss[state.CH_EPOCHS]), int(ss[state.CH_PARAMS]),
+                               time.time() + 60 * ss[state.CH_MINUTES])
+        cr.set_challenge(train_views.runs_dir(), new, ss.get(state.CH_CODE))
     except UserError as e:
         state.notify("error", f"The challenge was not started: {state.describe_error(e)}")
 
 
 def _end() -> None:
     try:
-        cr.reset(train_views.runs_dir(), st.session_state.get(K + "code"))
+        cr.reset(train_views.runs_dir(), st.session_state.get(state.CH_CODE))
     except UserError as e:
         state.notify("error", state.describe_error(e))

@@ -18,12 +18,13 @@ from explorer.core.spec import NetworkSpec
 from explorer.training.checkpoint import load_run_spec_config
 from explorer.errors import UserError
 from explorer.training.runs import list_runs, runs_root
+from explorer.units import format_count, format_percent
 from ui import state
 from ui.views import lazy_tabs
 
 TABS = ("Accuracy vs parameters", "Curves", "Architecture diff", "Leaderboard")
-K = state.W_COMPARE
-DATASET, RUNS, RUN_A, RUN_B, BUDGET, BOARD_DATASET = (K + n for n in ("dataset", "runs", "a", "b", "budget", "board"))
+DATASET, RUNS, RUN_A, RUN_B, BUDGET, BOARD_DATASET = (state.CMP_DATASET, state.CMP_RUNS, state.CMP_RUN_A, state.CMP_RUN_B,
+                                                      state.CMP_BUDGET, state.CMP_BOARD_DATASET)
 ALL = "All datasets"
 DEFAULT_BUDGET = 100_000
 CHANGE_COLORS = {cmp.SAME: "", cmp.CHANGED: "background-color: rgba(238, 202, 59, 0.25)",
@@ -106,10 +107,10 @@ def table(frame: pd.DataFrame) -> None:
                                                      "or equally many parameters"),
     }
     order = [c for c in cmp.RUN_COLUMNS if c != cmp.RUN] + [cmp.RUN]  # the long folder name last
-    st.dataframe(frame, hide_index=True, column_config=config, column_order=order, key=K + "table",
+    st.dataframe(frame, hide_index=True, column_config=config, column_order=order, key=state.CMP_TABLE,
                  height=min(35 * (len(frame) + 1) + 3, 420))
     st.download_button("Download the runs table (CSV)", cmp.runs_csv(frame), file_name="runs.csv", mime="text/csv",
-                       on_click="ignore", icon=":material/download:", key=K + "csv")
+                       on_click="ignore", icon=":material/download:", key=state.CMP_CSV)
 
 
 def tabs(frame: pd.DataFrame) -> None:
@@ -120,7 +121,7 @@ def scatter_view(frame: pd.DataFrame) -> None:
     if frame[cmp.ACC].notna().sum() == 0:
         st.info("No run has finished an epoch yet, so there is no accuracy to plot.", icon=":material/info:")
         return
-    st.plotly_chart(charts.accuracy_vs_params(frame), key=K + "fig.scatter")
+    st.plotly_chart(charts.accuracy_vs_params(frame), key=state.FIG_CMP_SCATTER)
     front = frame[frame[cmp.PARETO]].sort_values(cmp.PARAMS)
     st.caption("Runs on the dotted staircase are the Pareto front: for their size nothing trained here is more "
                "accurate. Front: " + ", ".join(f"**{short_label(r, n)}**" for r, n in zip(front[cmp.RUN],
@@ -143,7 +144,7 @@ def curves_view(frame: pd.DataFrame, root: Path | None = None) -> None:
     if not series:
         st.info("Pick runs that have finished at least one epoch.", icon=":material/info:")
         return
-    st.plotly_chart(charts.curves(series), key=K + "fig.curves")
+    st.plotly_chart(charts.curves(series), key=state.FIG_CMP_CURVES)
     st.caption("A widening gap between the training and validation loss means overfitting; both high means "
                "underfitting (a bigger network or more epochs).")
 
@@ -178,10 +179,10 @@ def diff_view(frame: pd.DataFrame, root: Path | None = None) -> None:
     numbers = ["A params", "A MACs", "B params", "B MACs"]
     shown = diff.astype({c: object for c in numbers})
     for c in numbers:  # a blank, not "None", where a side has no layer
-        shown[c] = [f"{v:,}" if not pd.isna(v) else "" for v in diff[c]]
+        shown[c] = [f"{format_count(v)}" if not pd.isna(v) else "" for v in diff[c]]
     styled = shown.style.map(lambda v: CHANGE_COLORS.get(v, ""), subset=["Change"])
     cc = st.column_config
-    st.dataframe(styled, hide_index=True, key=K + "diff", height=min(35 * (len(diff) + 1) + 3, 640), column_config={
+    st.dataframe(styled, hide_index=True, key=state.CMP_DIFF, height=min(35 * (len(diff) + 1) + 3, 640), column_config={
         **{c: cc.TextColumn(c, width=95) for c in ("A layer", "B layer")},
         **{c: cc.TextColumn(c, width=80) for c in ("A output", "B output", "Change")},
         **{c: cc.TextColumn(c, width=80, alignment="right") for c in ("A params", "B params")},
@@ -203,17 +204,17 @@ def leaderboard_view(frame: pd.DataFrame) -> None:
     board = cmp.leaderboard(frame, int(budget), dataset)
     over = cmp.over_budget(frame, int(budget), dataset)
     if board.empty:
-        st.info(f"No {dataset} run fits in {int(budget):,} parameters yet" + (f" ({over} over the budget)" if over
+        st.info(f"No {dataset} run fits in {format_count(int(budget))} parameters yet" + (f" ({over} over the budget)" if over
                 else "") + ". Shrink a network on the Build page: fewer channels, a 1×1 reduction, global "
                 "average pooling instead of a big dense layer.", icon=":material/info:")
     else:
         winner = board.iloc[0]
         st.success(f"**{short_label(winner[cmp.RUN], winner[cmp.NETWORK])}** leads with "
-                   f"{winner[cmp.ACC]:.2f}% using {int(winner[cmp.PARAMS]):,} parameters "
+                   f"{format_percent(winner[cmp.ACC] / 100, 2)} using {format_count(int(winner[cmp.PARAMS]))} parameters "
                    f"({winner['Budget used (%)']:.0f}% of the budget).", icon=":material/emoji_events:")
         cc = st.column_config
         order = [c for c in board.columns if c != cmp.RUN] + [cmp.RUN]
-        st.dataframe(board, hide_index=True, key=K + "board", column_order=order, column_config={
+        st.dataframe(board, hide_index=True, key=state.CMP_BOARD, column_order=order, column_config={
             cmp.RUN: cc.TextColumn("Run folder"),
             "Rank": cc.NumberColumn("Rank", format="%d", width=60),
             cmp.PARAMS: cc.NumberColumn("Params", format="localized"),
@@ -224,4 +225,4 @@ def leaderboard_view(frame: pd.DataFrame) -> None:
         if over:
             st.caption(f"{over} more {dataset} run(s) are over the budget and not ranked.")
     st.plotly_chart(charts.accuracy_vs_params(frame[frame[cmp.DATASET] == dataset], budget=int(budget)),
-                    key=K + "fig.board")
+                    key=state.FIG_CMP_BOARD)

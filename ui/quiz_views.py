@@ -20,7 +20,6 @@ from ui import state
 
 QUIZ_PARAM, QUIZSET_PARAM = "quiz", "quizset"   # query parameters of a shared quiz
 CURRENT = "Current network"
-K = state.W_QUIZ                                 # widget key prefix
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -49,32 +48,32 @@ def choose_source() -> str:
     names = ready_made_names()
     options = [CURRENT, *names]
     linked = st.query_params.get(QUIZSET_PARAM)
-    if linked in names and K + "source" not in st.session_state:
-        st.session_state[K + "source"] = linked
+    if linked in names and state.QUIZ_SOURCE not in st.session_state:
+        st.session_state[state.QUIZ_SOURCE] = linked
     titles = {n: load_ready_made(n).title for n in names}
-    return st.radio("Quiz on", options, key=K + "source", horizontal=True,
+    return st.radio("Quiz on", options, key=state.QUIZ_SOURCE, horizontal=True,
                     format_func=lambda o: titles.get(o, o))
 
 
 def choose_settings() -> QuizSettings:
     """The hide-what widgets, starting from the link's settings when the page was opened by one."""
     linked = _link_settings()
-    if linked is not None and K + "cols" not in st.session_state:
-        st.session_state.update({K + "cols": list(linked.columns), K + "rows": linked.rows,
-                                 K + "fraction": int(linked.fraction * 100), K + "seed": linked.seed,
-                                 K + "table": linked.table})
+    if linked is not None and state.QUIZ_COLS not in st.session_state:
+        st.session_state.update({state.QUIZ_COLS: list(linked.columns), state.QUIZ_ROWS: linked.rows,
+                                 state.QUIZ_FRACTION: int(linked.fraction * 100), state.QUIZ_SEED: linked.seed,
+                                 state.QUIZ_TABLE: linked.table})
     c1, c2, c3 = st.columns([3, 2, 2])
-    table = c2.radio("Table", ("layers", "memtable"), key=K + "table", horizontal=True,
+    table = c2.radio("Table", ("layers", "memtable"), key=state.QUIZ_TABLE, horizontal=True,
                      format_func={"layers": "Layers", "memtable": "cs231n memory table"}.get)
     allowed = [c for c in COLUMNS if table == "layers" or c in ("output_shape", "params", "memory")]
     cols = c1.multiselect("Hide these columns", allowed, default=[c for c in ("output_shape", "params")],
-                          key=K + "cols", format_func=COLUMNS.get)
-    rows = c3.radio("Rows", ("all", "random"), key=K + "rows", horizontal=True,
+                          key=state.QUIZ_COLS, format_func=COLUMNS.get)
+    rows = c3.radio("Rows", ("all", "random"), key=state.QUIZ_ROWS, horizontal=True,
                     format_func={"all": "All rows", "random": "Random rows"}.get)
     fraction, seed = 30, 0
     if rows == "random":
-        fraction = c3.slider("Share of rows hidden (%)", 5, 100, 30, 5, key=K + "fraction")
-        seed = c3.number_input("Draw (seed)", 0, 999_999, 0, key=K + "seed",
+        fraction = c3.slider("Share of rows hidden (%)", 5, 100, 30, 5, key=state.QUIZ_FRACTION)
+        seed = c3.number_input("Draw (seed)", 0, 999_999, 0, key=state.QUIZ_SEED,
                                help="The same number gives every student the same rows")
     return QuizSettings(columns=tuple(c for c in cols if c in allowed) or ("output_shape",), rows=rows,
                         fraction=fraction / 100, seed=int(seed), table=table).checked()
@@ -105,7 +104,7 @@ def _given(analysis: Analysis, table: str, row: int) -> str:
 
 
 def _answer_key(key: str, q: Question) -> str:
-    return f"{K}a.{key}.{q.row}.{q.column}"
+    return state.quiz_answer(key, q.row, q.column)
 
 
 def quiz_form(key: str, analysis: Analysis, settings: QuizSettings) -> None:
@@ -115,10 +114,10 @@ def quiz_form(key: str, analysis: Analysis, settings: QuizSettings) -> None:
     by_row: dict[int, list[Question]] = {}
     for q in questions:
         by_row.setdefault(q.row, []).append(q)
-    checked_key = f"{K}checked.{key}"
+    checked_key = state.quiz_checked(key)
     checked = st.session_state.get(checked_key, False)
     widths = [2, *([3] * len(settings.columns))]
-    with st.form(f"{K}form.{key}", border=False):
+    with st.form(state.quiz_form(key), border=False):
         for col, name in zip(st.columns(widths)[1:], settings.columns):
             col.markdown(f"**{COLUMNS[name]}**")
         verdicts = []

@@ -255,3 +255,100 @@ def sync_url() -> None:
         return
     if st.query_params.get(QUERY_KEY) != token:
         st.query_params[QUERY_KEY] = token
+
+
+# --- widget and element keys of the Build, Inspect, Compare, Zoo, Sweep, Quiz and Challenge pages -----
+# (the pages use these names; the values are the keys' spelling, unchanged, so links and tests hold)
+def _keys(prefix: str, *names: str) -> tuple[str, ...]:
+    return tuple(prefix + n for n in names)
+
+
+# Build page (ui.views): downloads, figures, the diagram tab's controls
+BUILD_CSV = "b.dl.csv"             # download button: the layer table as CSV
+FIG_PVA, FIG_MACS, FIG_RF, FIG_MEM = "fig.pva", "fig.macs", "fig.rf", "fig.mem"   # the Charts tab's figures
+DIAGRAM_COLOR, DIAGRAM_EXPAND, DIAGRAM_LR, DIAGRAM_DOT, DIAGRAM_SVG = _keys(W_DIAGRAM, "color", "expand", "lr",
+                                                                           "dot", "svg")
+# Inspect page (ui.inspect_views); the per-network keys carry the network's cache key
+IN_SOURCE, IN_DATASET, IN_UPLOAD, IN_COLOURS, IN_TAB = _keys(W_INSPECT, "source", "dataset", "upload", "colours",
+                                                             "tab")
+FIG_IN_INPUT, FIG_IN_GRADCAM, FIG_IN_CAM, FIG_IN_TOPK, FIG_IN_FMAPS, FIG_IN_FILTERS, FIG_IN_FSCALE, FIG_IN_CM, \
+    FIG_IN_PCA = _keys("fig.in.", "input", "gradcam", "cam", "topk", "fmaps", "filters", "fscale", "cm", "pca")
+
+
+def in_image_from(modes: int) -> str:
+    """Inspect: 'Validation image' / 'Upload' switch; one key per number of modes offered."""
+    return f"{W_INSPECT}from.{modes}"
+
+
+def in_index(subject: str) -> str:
+    """Inspect: the validation image number, per network (subject = Subject.key)."""
+    return f"{W_INSPECT}index.{subject}"
+
+
+def in_layer(subject: str) -> str:
+    """Inspect: the Grad-CAM layer, per network."""
+    return f"{W_INSPECT}layer.{subject}"
+
+
+def in_feature_layer(subject: str) -> str:
+    """Inspect: the feature-map layer, per network."""
+    return f"{W_INSPECT}fmap.{subject}"
+
+
+def in_class(subject: str, image: str) -> str:
+    """Inspect: the class whose evidence is shown, per network and image (image: a digest)."""
+    return f"{W_INSPECT}class.{subject}.{image}"
+
+
+# Compare page (ui.compare_views)
+CMP_DATASET, CMP_RUNS, CMP_RUN_A, CMP_RUN_B, CMP_BUDGET, CMP_BOARD_DATASET = _keys(
+    W_COMPARE, "dataset", "runs", "a", "b", "budget", "board")
+CMP_TABLE, CMP_CSV, CMP_DIFF, CMP_BOARD = _keys(W_COMPARE, "table", "csv", "diff", "board_table")
+FIG_CMP_SCATTER, FIG_CMP_CURVES, FIG_CMP_BOARD = _keys(W_COMPARE, "fig.scatter", "fig.curves", "fig.board")
+# Zoo page (ui.zoo_views)
+ZOO_ALL, ZOO_MODEL, ZOO_DEPTH_A, ZOO_DEPTH_B = _keys(W_ZOO, "all", "model", "depth_a", "depth_b")
+ZOO_TABLE, ZOO_OPEN, ZOO_LAYERS, ZOO_CSV = _keys(W_ZOO, "table", "open", "layers", "csv")
+ZOO_STACK_C, ZOO_STACK_N, ZOO_BN_IN, ZOO_BN_R, ZOO_SEP_C, ZOO_SEP_K = _keys(
+    W_ZOO, "stack_c", "stack_n", "bn_in", "bn_r", "sep_c", "sep_k")
+FIG_ZOO_BUBBLES, FIG_ZOO_DEPTH = _keys(W_ZOO, "fig.bubbles", "fig.depth")
+
+
+def zoo_explainer(name: str) -> tuple[str, str]:
+    """Zoo: (table key, figure key) of one explainer, by its first network's name."""
+    return f"{W_ZOO}tbl.{name}", f"{W_ZOO}fig.{name}"
+
+
+# Sweep page (ui.sweep_views)
+SWEEP_PICK = "w.sw.pick"           # widget: the sweep shown (its id)
+SWEEP_LAUNCHED = "sweep_launched"  # str | None: the id this session launched last (selected first)
+SWEEP_TO_BUILD = "sweep_to_build"  # bool: a trial was just opened; go to the Build page on this run
+W_SWEEP = "w.sw."                  # widget key prefix of the setup form (w.sw.<name>)
+SW_DATASET, SW_OBJECTIVE, SW_SAMPLER, SW_PRUNER, SW_TRIALS, SW_MINUTES, SW_EPOCHS, SW_FLOOR, SW_DIMS = _keys(
+    W_SWEEP, "dataset", "objective", "sampler", "pruner", "trials", "minutes", "epochs", "floor", "dims")
+SW_UPLOAD, SW_DOWNLOAD, SW_LAUNCH, SW_CANCEL, SW_RESUME, SW_TABLE, SW_STAGE, SW_FIGURE, SW_OPEN, SW_OPEN_BUTTON = _keys(
+    W_SWEEP, "upload", "download", "launch", "cancel", "resume", "table", "stage", "figure", "open", "open_btn")
+FIG_SW_TRADEOFF, FIG_SW_OPTUNA = _keys(W_SWEEP, "tradeoff", "optuna")
+# Quiz page (ui.quiz_views)
+QUIZ_SOURCE, QUIZ_TABLE, QUIZ_COLS, QUIZ_ROWS, QUIZ_FRACTION, QUIZ_SEED = _keys(
+    W_QUIZ, "source", "table", "cols", "rows", "fraction", "seed")
+
+
+def quiz_answer(part: str, row: int, column: str) -> str:
+    """Quiz: the answer box of one hidden cell (part: the quiz part's key)."""
+    return f"{W_QUIZ}a.{part}.{row}.{column}"
+
+
+def quiz_checked(part: str) -> str:
+    """Quiz: bool, 'Check answers' was pressed for this part."""
+    return f"{W_QUIZ}checked.{part}"
+
+
+def quiz_form(part: str) -> str:
+    return f"{W_QUIZ}form.{part}"
+
+
+# Challenge page (ui.challenge_views)
+CH_NICK, CH_SUBMIT, CH_BY, CH_CSV, CH_CODE, CH_FORM, CH_RESET = _keys(
+    W_CHALLENGE, "nick", "submit", "by", "csv", "code", "form", "reset")
+CH_TITLE, CH_DATASET, CH_EPOCHS, CH_PARAMS, CH_MINUTES = _keys(W_CHALLENGE, "title", "dataset", "epochs", "params",
+                                                               "minutes")

@@ -1,7 +1,7 @@
 """Sweep page widgets: set a sweep up from the current network, launch, cancel or resume it, and
 watch it (live trial table, trade-off chart, Optuna's figures, "open in the builder").
 
-Owns the Sweep page's session-state keys (declared below, nowhere else). Decisions live in
+Its session-state and widget keys are declared in ui.state (nowhere else). Decisions live in
 explorer.search: the space, the sweep file, the driver process, the report and the figures.
 """
 
@@ -22,14 +22,12 @@ from explorer.search.recipes import recipe_config
 from explorer.search.study import list_sweeps, sweep_report
 from explorer.search.sweepfile import OBJECTIVES, PRUNERS, SAMPLERS, SweepFile, new_sweep, sweep_from_dict
 from explorer.core.spec import NetworkSpec
+from explorer.units import format_count
 from ui import state
 from ui.compare_views import runs_dir
 
-# --- keys (the only place they are spelled) ----------------------------------------------------
-SWEEP_PICK = "w.sw.pick"          # widget: the sweep shown (its id)
-SWEEP_LAUNCHED = "sweep_launched"  # str | None: the id this session launched last (selected first)
-SWEEP_TO_BUILD = "sweep_to_build"  # bool: a trial was just opened; go to the Build page on this run
-W_SWEEP = "w.sw."                 # widget key prefix of the setup form (w.sw.<name>)
+SWEEP_PICK, SWEEP_LAUNCHED, SWEEP_TO_BUILD, W_SWEEP = (state.SWEEP_PICK, state.SWEEP_LAUNCHED,  # keys: ui.state
+                                                         state.SWEEP_TO_BUILD, state.W_SWEEP)
 REFRESH_SECONDS = 2.0             # the live view re-reads the study this often while the driver runs
 
 
@@ -44,21 +42,20 @@ def header() -> None:
 # --- setup ---------------------------------------------------------------------------------------
 def setup(spec: NetworkSpec) -> SweepFile | None:
     """The setup form from the current network; the SweepFile, or None after showing the problem."""
-    k = W_SWEEP
     offline = [d.name for d in list_datasets() if d.offline]
     with st.expander("Set up a sweep from the current network", expanded=True):
         c1, c2, c3 = st.columns(3)
-        dataset = c1.selectbox("Dataset", offline, key=k + "dataset")
-        objective = c2.selectbox("Objective", OBJECTIVES, index=OBJECTIVES.index("score"), key=k + "objective",
+        dataset = c1.selectbox("Dataset", offline, key=state.SW_DATASET)
+        objective = c2.selectbox("Objective", OBJECTIVES, index=OBJECTIVES.index("score"), key=state.SW_OBJECTIVE,
                                  help="score: the course score accuracy / (params / 100K) above an accuracy floor; "
                                       "pareto: accuracy against parameters (NSGA-II, no pruning)")
-        sampler = c3.selectbox("Sampler", SAMPLERS, index=2 if objective == "pareto" else 1, key=k + "sampler")
+        sampler = c3.selectbox("Sampler", SAMPLERS, index=2 if objective == "pareto" else 1, key=state.SW_SAMPLER)
         c1, c2, c3, c4 = st.columns(4)
-        pruner = c1.selectbox("Pruner", PRUNERS, index=0 if objective == "pareto" else 1, key=k + "pruner")
-        trials = c2.number_input("Trials", 1, 500, 20, key=k + "trials")
-        minutes = c3.number_input("Wall time (min)", 1, 600, 10, key=k + "minutes")
-        epochs = c4.number_input("Max epochs", 1, 100, 10, key=k + "epochs")
-        floor = st.slider("Accuracy floor for the score (%)", 0, 100, 95, key=k + "floor") / 100
+        pruner = c1.selectbox("Pruner", PRUNERS, index=0 if objective == "pareto" else 1, key=state.SW_PRUNER)
+        trials = c2.number_input("Trials", 1, 500, 20, key=state.SW_TRIALS)
+        minutes = c3.number_input("Wall time (min)", 1, 600, 10, key=state.SW_MINUTES)
+        epochs = c4.number_input("Max epochs", 1, 100, 10, key=state.SW_EPOCHS)
+        floor = st.slider("Accuracy floor for the score (%)", 0, 100, 95, key=state.SW_FLOOR) / 100
         try:
             sweep = new_sweep(spec, dataset, objective=objective, sampler=sampler, pruner=pruner, trials=int(trials),
                               seconds=60.0 * minutes, max_epochs=int(epochs), min_accuracy=floor,
@@ -67,7 +64,7 @@ def setup(spec: NetworkSpec) -> SweepFile | None:
             st.warning(str(e), icon=":material/warning:")
             return None
         names = [d.name for d in sweep.space]
-        keep = st.multiselect("Searched", names, default=names, key=k + "dims",
+        keep = st.multiselect("Searched", names, default=names, key=state.SW_DIMS,
                               help="width scales every conv and hidden linear layer; kernel.I / repeat.I are block I")
         if not keep:
             st.info("Choose at least one quantity to search.")
@@ -77,7 +74,7 @@ def setup(spec: NetworkSpec) -> SweepFile | None:
 
 def uploaded() -> SweepFile | None:
     """A sweep file the visitor uploads instead (the same file the CLI reads)."""
-    file = st.file_uploader("…or upload a sweep file (cnn-explorer/sweep@1)", type=["json"], key=W_SWEEP + "upload")
+    file = st.file_uploader("…or upload a sweep file (cnn-explorer/sweep@1)", type=["json"], key=state.SW_UPLOAD)
     if file is None:
         return None
     try:
@@ -91,8 +88,8 @@ def launch_button(sweep: SweepFile | None, root: Path) -> None:
     c1, c2 = st.columns(2)
     if sweep is not None:
         c2.download_button("Download the sweep file", sweep.to_json(), file_name=f"{sweep.base.name}.sweep.json",
-                           mime="application/json", key=W_SWEEP + "download")
-    c1.button("Launch the sweep", type="primary", disabled=sweep is None, key=W_SWEEP + "launch",
+                           mime="application/json", key=state.SW_DOWNLOAD)
+    c1.button("Launch the sweep", type="primary", disabled=sweep is None, key=state.SW_LAUNCH,
               on_click=_launch, args=(sweep, root))
 
 
@@ -123,10 +120,10 @@ def pick(root: Path) -> str | None:
 def controls(root: Path, sweep_id: str, report: dict) -> None:
     c1, c2 = st.columns(2)
     driver = report["driver"]
-    if c1.button("Cancel the sweep", disabled=driver != "running", key=W_SWEEP + "cancel"):
+    if c1.button("Cancel the sweep", disabled=driver != "running", key=state.SW_CANCEL):
         request_cancel(root, sweep_id)
         st.toast("Cancelling: running trials stop at their next step.")
-    if c2.button("Resume", disabled=driver not in ("stopped",), key=W_SWEEP + "resume",
+    if c2.button("Resume", disabled=driver not in ("stopped",), key=state.SW_RESUME,
                  help="a sweep whose driver was killed (or the server restarted) continues where it stopped"):
         from explorer.search.study import load_sweep_file
 
@@ -156,21 +153,21 @@ def live(root: Path, sweep_id: str) -> None:
                    + ", ".join(f"{v} {k}" for k, v in counts.items()))
         controls(root, sweep_id, report)
         if report["trials"]:
-            st.dataframe(trials_frame(report), hide_index=True, key=W_SWEEP + "table")
-            st.plotly_chart(charts.trade_off_figure(report), key=W_SWEEP + "tradeoff")
+            st.dataframe(trials_frame(report), hide_index=True, key=state.SW_TABLE)
+            st.plotly_chart(charts.trade_off_figure(report), key=state.FIG_SW_TRADEOFF)
 
     body()
 
 
 def optuna_view(root: Path, sweep_id: str) -> None:
     c1, c2 = st.columns(2)
-    stage = c1.radio("Stage", ("coarse", "fine"), horizontal=True, key=W_SWEEP + "stage")
-    which = c2.selectbox("Figure", charts.OPTUNA_FIGURES, key=W_SWEEP + "figure")
+    stage = c1.radio("Stage", ("coarse", "fine"), horizontal=True, key=state.SW_STAGE)
+    which = c2.selectbox("Figure", charts.OPTUNA_FIGURES, key=state.SW_FIGURE)
     fig, why = charts.optuna_figure(root, sweep_id, stage, which)
     if fig is None:
         st.info(why)
     else:
-        st.plotly_chart(fig, key=W_SWEEP + "optuna")
+        st.plotly_chart(fig, key=state.FIG_SW_OPTUNA)
 
 
 def open_in_builder(root: Path, sweep_id: str) -> None:
@@ -180,9 +177,9 @@ def open_in_builder(root: Path, sweep_id: str) -> None:
         st.info("No trial has a network yet.")
         return
     default = next((i for i, r in enumerate(trials) if r["number"] == report["best"]), 0)
-    chosen = st.selectbox("Trial", trials, index=default, key=W_SWEEP + "open",
-                          format_func=lambda r: f"trial {r['number']} ({r['state']}, {r['params'] or 0:,} params)")
-    st.button("Open in the builder", key=W_SWEEP + "open_btn", on_click=_open, args=(chosen,))
+    chosen = st.selectbox("Trial", trials, index=default, key=state.SW_OPEN,
+                          format_func=lambda r: f"trial {r['number']} ({r['state']}, {format_count(r['params'] or 0)} params)")
+    st.button("Open in the builder", key=state.SW_OPEN_BUTTON, on_click=_open, args=(chosen,))
 
 
 def _open(trial: dict) -> None:

@@ -30,12 +30,12 @@ import streamlit as st
 import torch
 
 from explorer.core.analysis import analyze
-from explorer.charts.analysis import format_macs
+from explorer.units import format_macs
 from explorer.data import DEFAULT_DATASET, dataset_info, default_data_root, list_datasets
 from explorer.data.roots import resolve_data_root
 from explorer.core.presets import preset_info, preset_names
 from explorer.search.recipes import recipe_config
-from explorer.core.report import format_bytes
+from explorer.units import format_bytes
 from explorer.errors import UserError
 from explorer.core.spec import NetworkSpec
 from explorer.training.adapt import Adapted, adapt_spec

@@ -15,7 +15,8 @@ import streamlit as st
 from explorer.charts import analysis as charts, diagram
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.presets import preset_info, preset_names, load_preset
-from explorer.core.report import csv_text, format_bytes, format_bytes_short, format_count, format_short, memtable_text
+from explorer.core.report import csv_text, memtable_text
+from explorer.units import format_bytes, format_bytes_short, format_count, format_short
 from explorer.errors import UserError
 from explorer.core.spec import NetworkSpec, SpecError
 from explorer.text import slug
@@ -91,7 +92,7 @@ def header(spec: NetworkSpec) -> None:
     shape = "×".join(map(str, spec.input))
     about = markdown_plain(spec.description, max_len=300) + " · " if spec.description else ""
     st.caption(f"{about}Input {shape} per image · "
-               f"{spec.num_classes:,} classes · {len(spec.blocks)} blocks")
+               f"{format_count(spec.num_classes)} classes · {len(spec.blocks)} blocks")
 
 
 def messages(outcome: Outcome) -> None:
@@ -128,14 +129,14 @@ def totals(a: Analysis) -> None:
                         f"excluded (K = 10³, M = 10⁶, G = 10⁹). FLOPs = 2 × MACs = {format_count(t.flops)}.")
     cols[2].metric("Activations", format_bytes_short(t.activation_bytes), border=True,
                    help=f"Memory of every layer's output at batch size B: {format_count(t.activations)} "
-                        f"values per image × {a.dtype_size} bytes ({a.dtype}) × {b:,} = "
+                        f"values per image × {a.dtype_size} bytes ({a.dtype}) × {format_count(b)} = "
                         f"{format_bytes(t.activation_bytes)}. Forward pass only.")
     cols[3].metric("Training memory", format_bytes_short(t.memory.total), border=True,
-                   help=f"{format_bytes(t.memory.total)} at batch size B = {b:,}: parameters + buffers + "
+                   help=f"{format_bytes(t.memory.total)} at batch size B = {format_count(b)}: parameters + buffers + "
                         "gradients + optimizer state + activations saved for backward + workspace; see the "
                         "Training memory tab.")
     st.caption(f"{format_count(t.params)} parameters · {format_count(t.macs)} MACs per image · output "
-               f"{charts.shape_text(a.output_shape)} · batch {b:,} · {a.dtype} · "
+               f"{charts.shape_text(a.output_shape)} · batch {format_count(b)} · {a.dtype} · "
                f"{OPTIMIZER_LABELS.get(a.optimizer, a.optimizer)}")
 
 
@@ -197,7 +198,7 @@ def layer_table(spec: NetworkSpec, a: Analysis) -> None:
     config = {"Block": cc.NumberColumn("Block", help=COLUMN_HELP["Block"], format="%d", width=55),
               "Params": number("Params", 105), "MACs": number("MACs", 120), "Activations": number("Activations", 100),
               "% params": share("% params"), "% MACs": share("% MACs"),
-              "Activation memory": cc.TextColumn(f"Memory (batch {a.batch:,})", help=COLUMN_HELP["Activation memory"],
+              "Activation memory": cc.TextColumn(f"Memory (batch {format_count(a.batch)})", help=COLUMN_HELP["Activation memory"],
                                                  width=115),
               **{name: cc.TextColumn(name, help=COLUMN_HELP[name], width=width)
                  for name, width in (("Layer", 100), ("Output shape", 110))},
@@ -209,7 +210,7 @@ def layer_table(spec: NetworkSpec, a: Analysis) -> None:
                "values per image, memory at the batch size · receptive field in input pixels. "
                "Select a row to edit its block in the sidebar.")
     st.download_button("Download this table (CSV)", csv_text(a), file_name=f"{slug(spec.name)}-layers.csv",
-                       mime="text/csv", on_click="ignore", icon=":material/download:", key="b.dl.csv")
+                       mime="text/csv", on_click="ignore", icon=":material/download:", key=state.BUILD_CSV)
 
 
 def _on_row() -> None:
@@ -233,18 +234,18 @@ def memory_table(spec: NetworkSpec, a: Analysis) -> None:
 
 
 def charts_view(spec: NetworkSpec, a: Analysis) -> None:
-    st.plotly_chart(charts.params_vs_activations(a), key="fig.pva")
+    st.plotly_chart(charts.params_vs_activations(a), key=state.FIG_PVA)
     st.caption("Activation memory sits in the early, high-resolution convolutions; the parameters sit "
                "in the late fully connected layers. Element-wise layers (ReLU, batch norm, dropout) "
                "are folded into the layer before them.")
-    st.plotly_chart(charts.macs_per_layer(a), key="fig.macs")
-    st.plotly_chart(charts.receptive_field_growth(a), key="fig.rf")
+    st.plotly_chart(charts.macs_per_layer(a), key=state.FIG_MACS)
+    st.plotly_chart(charts.receptive_field_growth(a), key=state.FIG_RF)
     st.caption("Each 3×3 stride-1 conv adds 2 × jump pixels; pooling doubles the jump, so later "
                "layers grow the receptive field faster.")
 
 
 def training_memory(spec: NetworkSpec, a: Analysis) -> None:
-    st.plotly_chart(charts.memory_breakdown(a), key="fig.mem")
+    st.plotly_chart(charts.memory_breakdown(a), key=state.FIG_MEM)
     m = a.totals.memory
     parts = [(label, getattr(m, key)) for key, label in charts.MEMORY_PARTS] + [("Total", m.total)]
     st.dataframe(pd.DataFrame({"Part": [p for p, _ in parts], "Size": [format_bytes(v) for _, v in parts],
@@ -253,7 +254,7 @@ def training_memory(spec: NetworkSpec, a: Analysis) -> None:
                  hide_index=True, column_config={
                      "Bytes": st.column_config.NumberColumn(format="localized"),
                      "Share": st.column_config.ProgressColumn(format="%.1f%%", min_value=0, max_value=100)})
-    st.caption(f"At batch {a.batch:,} in {a.dtype} ({a.dtype_size} bytes per value), "
+    st.caption(f"At batch {format_count(a.batch)} in {a.dtype} ({a.dtype_size} bytes per value), "
                f"{OPTIMIZER_LABELS.get(a.optimizer, a.optimizer)}. Saved activations are the tensors "
                "autograd keeps for the backward pass (measured on the meta device); the workspace "
                "estimate is two of the largest activation. Sizes in binary units (1 MiB = 2²⁰ bytes).")
@@ -278,9 +279,9 @@ def diagram_view(spec: NetworkSpec, a: Analysis) -> None:
     """The network as a Graphviz diagram (drawn in the browser), coloured by a chosen share."""
     c1, c2, c3 = st.columns([3, 2, 2])
     color_by = c1.segmented_control("Colour by share of", list(diagram.METRICS), default="params",
-                                    key=state.W_DIAGRAM + "color", format_func=diagram.METRICS.get) or "params"
-    expand = c2.toggle("Show branches inside blocks", True, key=state.W_DIAGRAM + "expand")
-    across = c3.toggle("Left to right", False, key=state.W_DIAGRAM + "lr")
+                                    key=state.DIAGRAM_COLOR, format_func=diagram.METRICS.get) or "params"
+    expand = c2.toggle("Show branches inside blocks", True, key=state.DIAGRAM_EXPAND)
+    across = c3.toggle("Left to right", False, key=state.DIAGRAM_LR)
     options = diagram.DiagramOptions(color_by=color_by, selected=state.selected() if spec.blocks else None,
                                      expand=expand, direction="LR" if across else "TB")
     dot = diagram.network_dot(a, spec, options)
@@ -290,10 +291,10 @@ def diagram_view(spec: NetworkSpec, a: Analysis) -> None:
     d1, d2 = st.columns(2)
     name = slug(spec.name)
     d1.download_button("Download .dot", dot, file_name=f"{name}.dot", mime="text/vnd.graphviz",
-                       icon=":material/download:", on_click="ignore", key=state.W_DIAGRAM + "dot")
+                       icon=":material/download:", on_click="ignore", key=state.DIAGRAM_DOT)
     if diagram.has_svg():
         d2.download_button("Download SVG", functools.partial(_svg, dot), file_name=f"{name}.svg",
                            mime="image/svg+xml", icon=":material/image:", on_click="ignore",
-                           key=state.W_DIAGRAM + "svg")
+                           key=state.DIAGRAM_SVG)
     else:
         d2.caption("SVG download: install Graphviz on the server (apt-get install graphviz).")

@@ -12,15 +12,14 @@ import streamlit as st
 from explorer.charts import compare as charts
 from explorer.compare import zoo
 from explorer.core.analysis import Analysis
-from explorer.charts.analysis import format_macs
 from explorer.core.presets import load_preset
-from explorer.core.report import csv_text, format_bytes
+from explorer.core.report import csv_text
+from explorer.units import format_bytes, format_bytes_short, format_count, format_macs, format_percent, format_short
 from ui import state
 from ui.views import layer_frame, lazy_tabs
 
 TABS = ("Accuracy vs operations", "Open a model", "Depth profiles", "Explainers")
-K = state.W_ZOO
-ALL_MODELS, MODEL, DEPTH_A, DEPTH_B = K + "all", K + "model", K + "depth_a", K + "depth_b"
+ALL_MODELS, MODEL, DEPTH_A, DEPTH_B = state.ZOO_ALL, state.ZOO_MODEL, state.ZOO_DEPTH_A, state.ZOO_DEPTH_B
 BUILD_PAGE = "pages/build.py"
 
 
@@ -58,13 +57,13 @@ def tabs(ms: tuple[zoo.ZooModel, ...]) -> None:
 def overview(ms: tuple[zoo.ZooModel, ...]) -> None:
     frame = zoo.zoo_frame(ms)
     highlight = tuple(m.name for m in ms if m.preset)
-    st.plotly_chart(charts.zoo_bubbles(frame, highlight, zoo.LABELED), key=K + "fig.bubbles")
+    st.plotly_chart(charts.zoo_bubbles(frame, highlight, zoo.LABELED), key=state.FIG_ZOO_BUBBLES)
     st.caption("Up and to the left is better: more accurate for fewer operations. Operations predict inference "
                "time; the bubble's area is the parameter count (memory). Black outline: a preset reproduces the "
                "network exactly and opens in the builder. Hover a bubble for its name and numbers. Newer weights "
                "(…_V2) come from torchvision's improved 2021 training recipe, so they beat the original papers.")
     cc = st.column_config
-    st.dataframe(frame, hide_index=True, key=K + "table", column_config={
+    st.dataframe(frame, hide_index=True, key=state.ZOO_TABLE, column_config={
         "Year": cc.NumberColumn("Year", format="%d"), "Params": cc.NumberColumn("Params", format="localized"),
         "GMACs": cc.NumberColumn("GMACs", format="%.3f", help="Multiply-accumulates per image, billions"),
         "Top-1 (%)": cc.NumberColumn("Top-1", format="%.1f%%"), "Top-5 (%)": cc.NumberColumn("Top-5", format="%.1f%%"),
@@ -86,14 +85,18 @@ def open_model(ms: tuple[zoo.ZooModel, ...]) -> None:
     name = st.selectbox("Model", list(titles), format_func=titles.get, key=MODEL)
     m = next(x for x in ms if x.name == name)
     cols = st.columns(4)
-    cols[0].metric("Parameters (published)", f"{m.params:,}", border=True)
-    cols[1].metric(f"GMACs per image ({m.input_size}×{m.input_size})", f"{m.gmacs:.3f}", border=True)
-    cols[2].metric("ImageNet top-1", f"{m.acc1:.2f}%", border=True)
-    cols[3].metric("ImageNet top-5", f"{m.acc5:.2f}%", border=True, help=f"torchvision weights {m.weights}")
+    cols[0].metric("Parameters (published)", format_short(m.params), border=True,
+                   help=f"{format_count(m.params)} weights and biases, as torchvision publishes them")
+    cols[1].metric(f"MACs / image ({m.input_size}×{m.input_size})", format_short(m.gmacs * 1e9), border=True,
+                   help=f"{m.gmacs:.3f} GMACs, torchvision's published figure (G = 10⁹; FLOPs = 2 × MACs)")
+    cols[2].metric("ImageNet top-1", format_percent(m.acc1 / 100), border=True,
+                   help=f"{format_percent(m.acc1 / 100, 2)} with torchvision weights {m.weights}")
+    cols[3].metric("ImageNet top-5", format_percent(m.acc5 / 100), border=True,
+                   help=f"{format_percent(m.acc5 / 100, 2)} with torchvision weights {m.weights}")
     if m.preset:
         st.info(f"The preset **{m.preset}** reproduces torchvision's `{m.name}` exactly: open it in the builder "
                 "to see every layer's cost, edit it and train it.", icon=":material/construction:")
-        st.button(f"Open {m.title} in the builder", key=K + "open", type="primary", icon=":material/open_in_new:",
+        st.button(f"Open {m.title} in the builder", key=state.ZOO_OPEN, type="primary", icon=":material/open_in_new:",
                   on_click=_open_in_builder, args=(m.preset, m.title))
         return
     a = _analysis(m.name)
@@ -103,23 +106,27 @@ def open_model(ms: tuple[zoo.ZooModel, ...]) -> None:
     st.caption(f"No preset mirrors `{m.name}`, so here is its analysis: torchvision's module built on the meta "
                f"device (no weights), {len(a.rows)} leaf layers at {'×'.join(map(str, a.input_shape))}, batch 1.")
     cols = st.columns(3)
-    cols[0].metric("Parameters (computed)", f"{a.totals.params:,}", border=True,
+    cols[0].metric("Parameters (computed)", format_short(a.totals.params), border=True,
                    delta=None if a.totals.params == m.params else f"{a.totals.params - m.params:+,} vs published",
-                   delta_color="off", help="Can differ from the published count: Inception v3's includes its "
-                                           "auxiliary classifier (dropped here, as after training); ViT-H/14's "
-                                           "weights are for 518×518 images (a larger position embedding)")
-    cols[1].metric("MACs per image (computed)", format_macs(a.totals.macs), border=True)
-    cols[2].metric("Activations per image", format_bytes(a.totals.activation_bytes), border=True,
-                   help=f"{a.totals.activations:,} output values of every layer in float32")
+                   delta_color="off", help=f"{format_count(a.totals.params)} weights and biases. Can differ from "
+                                           "the published count: Inception v3's includes its auxiliary classifier "
+                                           "(dropped here, as after training); ViT-H/14's weights are for 518×518 "
+                                           "images (a larger position embedding)")
+    cols[1].metric("MACs / image (computed)", format_short(a.totals.macs), border=True,
+                   help=f"{format_count(a.totals.macs)} multiply-accumulates ({format_macs(a.totals.macs)}) of the "
+                        f"conv and linear layers, bias excluded. FLOPs = 2 × MACs.")
+    cols[2].metric("Activations", format_bytes_short(a.totals.activation_bytes), border=True,
+                   help=f"{format_count(a.totals.activations)} output values of every layer per image in float32 "
+                        f"= {format_bytes(a.totals.activation_bytes)}. Forward pass only.")
     frame = layer_frame(a).drop(columns=["Block"])
     cc = st.column_config
-    st.dataframe(frame, hide_index=True, key=K + "layers", height=480, column_config={
+    st.dataframe(frame, hide_index=True, key=state.ZOO_LAYERS, height=480, column_config={
         "Params": cc.NumberColumn(format="localized"), "MACs": cc.NumberColumn(format="localized"),
         "Activations": cc.NumberColumn(format="localized"),
         "% params": cc.ProgressColumn(format="%.1f%%", min_value=0, max_value=100),
         "% MACs": cc.ProgressColumn(format="%.1f%%", min_value=0, max_value=100)})
     st.download_button("Download this table (CSV)", csv_text(a), file_name=f"{m.name}-layers.csv", mime="text/csv",
-                       on_click="ignore", icon=":material/download:", key=K + "csv")
+                       on_click="ignore", icon=":material/download:", key=state.ZOO_CSV)
 
 
 def _share(values: pd.Series, part: slice) -> float:
@@ -148,7 +155,7 @@ def depth_view(ms: tuple[zoo.ZooModel, ...]) -> None:
                      f"{_share(p['activations'], slice(0, q)):.0f}% of their output values, the last quarter "
                      f"{_share(p['params'], slice(len(p) - q, None)):.0f}% of their parameters.")
     if profiles:
-        st.plotly_chart(charts.depth_profiles(profiles), key=K + "fig.depth")
+        st.plotly_chart(charts.depth_profiles(profiles), key=state.FIG_ZOO_DEPTH)
         st.markdown("  \n".join(facts))
         st.caption("Conv and linear layers only, numbered in execution order (parallel branches one after "
                    "another). Early layers work on big feature maps with few channels; late layers on small "
@@ -165,21 +172,21 @@ def comparison_frame(e: zoo.Explainer) -> pd.DataFrame:
     rows = (("Parameters", e.a.params, e.b.params), ("MACs per image", e.a.macs, e.b.macs),
             ("Receptive field (px)", e.a.receptive_field, e.b.receptive_field),
             ("Conv layers", e.a.conv_layers, e.b.conv_layers))
-    return pd.DataFrame({"": [r[0] for r in rows], e.a.label: [f"{r[1]:,}" for r in rows],
-                         e.b.label: [f"{r[2]:,}" for r in rows],
+    return pd.DataFrame({"": [r[0] for r in rows], e.a.label: [f"{format_count(r[1])}" for r in rows],
+                         e.b.label: [f"{format_count(r[2])}" for r in rows],
                          "B / A": [f"{r[2] / r[1]:.3f}" if r[1] else "-" for r in rows]})
 
 
 def _comparison(e: zoo.Explainer, formulas: tuple[str, str]) -> None:
     left, right = st.columns([3, 1])
-    left.dataframe(comparison_frame(e), hide_index=True, key=K + "tbl." + e.a.spec.name,
+    left.dataframe(comparison_frame(e), hide_index=True, key=state.zoo_explainer(e.a.spec.name)[0],
                    column_config={"": st.column_config.TextColumn("", width=140)})
     right.metric("Fewer parameters", f"{e.params_ratio:.2f}×", border=True,
-                 help=f"{e.a.label}: {e.a.params:,}; {e.b.label}: {e.b.params:,}")
+                 help=f"{e.a.label}: {format_count(e.a.params)}; {e.b.label}: {format_count(e.b.params)}")
     right.metric("Fewer MACs", f"{e.macs_ratio:.2f}×", border=True,
-                 help=f"{e.a.label}: {e.a.macs:,}; {e.b.label}: {e.b.macs:,}")
+                 help=f"{e.a.label}: {format_count(e.a.macs)}; {e.b.label}: {format_count(e.b.macs)}")
     st.markdown(f"- {e.a.label}: {formulas[0]}\n- {e.b.label}: {formulas[1]}")
-    st.plotly_chart(charts.explainer_bars(e), key=K + "fig." + e.a.spec.name)
+    st.plotly_chart(charts.explainer_bars(e), key=state.zoo_explainer(e.a.spec.name)[1])
     st.caption(e.lesson + " Numbers from the same analysis as the builder (explorer.analyze on these two small "
                "networks).")
 
@@ -187,31 +194,31 @@ def _comparison(e: zoo.Explainer, formulas: tuple[str, str]) -> None:
 def explainers_view(ms: tuple[zoo.ZooModel, ...]) -> None:
     st.subheader("Two 3×3 convolutions or one 5×5?")
     left, right = st.columns(2)
-    c = int(left.number_input("Channels C (in = out)", 1, 2048, 256, key=K + "stack_c"))
-    n = right.segmented_control("Stacked 3×3 convs", [2, 3], default=2, key=K + "stack_n") or 2
+    c = int(left.number_input("Channels C (in = out)", 1, 2048, 256, key=state.ZOO_STACK_C))
+    n = right.segmented_control("Stacked 3×3 convs", [2, 3], default=2, key=state.ZOO_STACK_N) or 2
     e = _explainer("stack", channels=c, n=n, size=56)
     k = 2 * n + 1
     m1, mk = e.b.layer_macs()[0][1], e.a.macs
-    _comparison(e, (f"{k}·{k}·{c}·{c} + {c} = **{e.a.params:,}** params; 56·56·{c}·{k}·{k}·{c} = {mk:,} MACs",
-                    f"{n} × (3·3·{c}·{c} + {c}) = **{e.b.params:,}** params; {n} × 56·56·{c}·3·3·{c} = "
-                    f"{n} × {m1:,} = {e.b.macs:,} MACs"))
+    _comparison(e, (f"{k}·{k}·{c}·{c} + {c} = **{format_count(e.a.params)}** params; 56·56·{c}·{k}·{k}·{c} = {format_count(mk)} MACs",
+                    f"{n} × (3·3·{c}·{c} + {c}) = **{format_count(e.b.params)}** params; {n} × 56·56·{c}·3·3·{c} = "
+                    f"{n} × {format_count(m1)} = {format_count(e.b.macs)} MACs"))
 
     st.subheader("GoogLeNet's 1×1 bottleneck")
     left, right = st.columns(2)
-    cin = int(left.number_input("Input channels", 1, 2048, 192, key=K + "bn_in"))
-    r = int(right.number_input("1×1 reduction to (channels)", 1, 2048, 16, key=K + "bn_r"))
+    cin = int(left.number_input("Input channels", 1, 2048, 192, key=state.ZOO_BN_IN))
+    r = int(right.number_input("1×1 reduction to (channels)", 1, 2048, 16, key=state.ZOO_BN_R))
     e = _explainer("bottleneck", in_channels=cin, size=28, out_channels=32, reduce_to=r, kernel=5)
     (_, m1), (_, m2) = e.b.layer_macs()
-    _comparison(e, (f"28·28·32·5·5·{cin} = **{e.a.macs:,}** multiplies",
-                    f"28·28·{r}·{cin} + 28·28·32·5·5·{r} = {m1:,} + {m2:,} = **{e.b.macs:,}** multiplies "
+    _comparison(e, (f"28·28·32·5·5·{cin} = **{format_count(e.a.macs)}** multiplies",
+                    f"28·28·{r}·{cin} + 28·28·32·5·5·{r} = {format_count(m1)} + {format_count(m2)} = **{format_count(e.b.macs)}** multiplies "
                     f"({e.macs_ratio:.1f}× fewer)"))
 
     st.subheader("Depthwise-separable against full convolution")
     left, right = st.columns(2)
-    ch = int(left.number_input("Channels (in = out)", 1, 2048, 512, key=K + "sep_c"))
-    f = right.segmented_control("Kernel F", [3, 5, 7], default=3, key=K + "sep_k") or 3
+    ch = int(left.number_input("Channels (in = out)", 1, 2048, 512, key=state.ZOO_SEP_C))
+    f = right.segmented_control("Kernel F", [3, 5, 7], default=3, key=state.ZOO_SEP_K) or 3
     e = _explainer("separable", in_channels=ch, out_channels=ch, size=14, kernel=f)
     (_, p1), (_, p2) = e.b.layer_params()
-    _comparison(e, (f"{f}·{f}·{ch}·{ch} = **{e.a.params:,}** weights",
-                    f"{f}·{f}·{ch} + {ch}·{ch} = {p1:,} + {p2:,} = **{e.b.params:,}** weights "
+    _comparison(e, (f"{f}·{f}·{ch}·{ch} = **{format_count(e.a.params)}** weights",
+                    f"{f}·{f}·{ch} + {ch}·{ch} = {format_count(p1)} + {format_count(p2)} = **{format_count(e.b.params)}** weights "
                     f"({e.params_ratio:.1f}× fewer; 1/N + 1/F² = {1 / ch + 1 / f ** 2:.3f})"))

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.core.analysis import Analysis, LayerRow
-from explorer.core.report import format_bytes, format_count
+from explorer.units import format_bytes, format_count, format_macs, format_share
 
 PARAMS_COLOR = "#4C78A8"
 ACTIVATION_COLOR = "#F58518"
@@ -26,15 +26,6 @@ RF_COLOR = "#B279A2"
 MEMORY_COLORS = ("#4C78A8", "#9ECAE9", "#F58518", "#FFBF79", "#54A24B", "#B279A2")
 _FONT = dict(size=13)
 OPTIMIZER_NAMES = {"sgd": "SGD with momentum", "sgd-plain": "plain SGD", "adam": "Adam", "adamw": "AdamW"}
-
-
-def format_macs(macs: int | float) -> str:
-    """Multiply-accumulates with a decimal unit: 15470264320 -> '15.47 GMACs' (G = 1e9)."""
-    macs = float(macs)
-    for unit, scale in (("GMACs", 1e9), ("MMACs", 1e6), ("KMACs", 1e3)):
-        if abs(macs) >= scale:
-            return f"{macs / scale:.2f} {unit}"
-    return f"{macs:,.0f} MACs"
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -70,7 +61,7 @@ def params_vs_activations(analysis: Analysis, fold_elementwise: bool = True) -> 
         row=1, col=1)
     fig.add_trace(go.Bar(
         x=names, y=[r.params for r in rows], marker_color=PARAMS_COLOR, name="parameters",
-        customdata=[[shape_text(r.output_shape), _share(r.params, analysis.totals.params)] for r in rows],
+        customdata=[[shape_text(r.output_shape), format_share(r.params, analysis.totals.params)] for r in rows],
         hovertemplate=("<b>%{x}</b> → %{customdata[0]}<br>%{y:,} parameters "
                        "(%{customdata[1]} of the total)<extra></extra>")),
         row=2, col=1)
@@ -86,7 +77,7 @@ def macs_per_layer(analysis: Analysis, fold_elementwise: bool = True) -> go.Figu
     total = analysis.totals.macs
     fig = go.Figure(go.Bar(
         x=[r.name for r in rows], y=[r.macs for r in rows], marker_color=MACS_COLOR,
-        customdata=[[shape_text(r.output_shape), format_macs(r.macs), _share(r.macs, total)] for r in rows],
+        customdata=[[shape_text(r.output_shape), format_macs(r.macs), format_share(r.macs, total)] for r in rows],
         hovertemplate=("<b>%{x}</b> → %{customdata[0]}<br>%{y:,} MACs per image (%{customdata[1]}, "
                        "%{customdata[2]} of the total)<extra></extra>")))
     fig.update_yaxes(title_text="MACs per image", tickformat="~s")
@@ -128,7 +119,7 @@ def memory_breakdown(analysis: Analysis) -> go.Figure:
     labels = [label for _, label in MEMORY_PARTS]
     fig = go.Figure(go.Bar(
         y=labels, x=[v / 2**20 for v in values], orientation="h", marker_color=list(MEMORY_COLORS),
-        text=[f"{format_bytes(v)} ({_share(v, mem.total)})" for v in values], textposition="auto",
+        text=[f"{format_bytes(v)} ({format_share(v, mem.total)})" for v in values], textposition="auto",
         customdata=[format_count(v) for v in values],
         hovertemplate="<b>%{y}</b><br>%{customdata} bytes<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
@@ -138,9 +129,5 @@ def memory_breakdown(analysis: Analysis) -> go.Figure:
                         f"{format_bytes(mem.total)}", 380)
 
 
-def _share(part: int, total: int) -> str:
-    return f"{100 * part / total:.1f}%" if total else "0%"
-
-
-__all__ = ["format_macs", "shape_text", "chart_rows", "params_vs_activations", "macs_per_layer",
+__all__ = ["shape_text", "chart_rows", "params_vs_activations", "macs_per_layer",
            "receptive_field_growth", "memory_breakdown", "MEMORY_PARTS"]

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.compare import results as cmp
-from explorer.core.report import format_short
+from explorer.units import format_short
 from explorer.compare.zoo import Explainer
 from explorer.text import html_plain
 
@@ -144,7 +144,7 @@ def zoo_bubbles(frame: pd.DataFrame, highlight: tuple[str, ...] = (),
                         color=_color(i), opacity=0.7,
                         line=dict(color=["black" if n in highlight else "white" for n in group["torchvision"]],
                                   width=[3 if n in highlight else 1 for n in group["torchvision"]])),
-            customdata=[[f"{p / 1e6:.1f}M", y if not pd.isna(y) else "", w, m]
+            customdata=[[format_short(p), y if not pd.isna(y) else "", w, m]
                         for p, y, w, m in zip(group["Params"], group["Year"], group["Weights"], group["Model"])],
             hovertemplate=("<b>%{customdata[3]}</b> %{customdata[1]}<br>%{y:.1f}% ImageNet top-1<br>"
                            "%{x:.3f} GMACs per image<br>%{customdata[0]} parameters<br>weights %{customdata[2]}"

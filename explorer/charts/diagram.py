@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from explorer.core.analysis import Analysis, LayerRow
 from explorer.errors import DataError
 from explorer.core.registry import get_block, resolve_params
-from explorer.core.report import format_short
+from explorer.units import format_count, format_short
 from explorer.core.spec import NetworkSpec
 from explorer.text import printable
 
@@ -72,7 +72,7 @@ def _head(row: LayerRow, color_by: str) -> tuple[str, str]:
     elif color_by == "memory":
         figure = f"{format_short(row.activations)} values"
     else:
-        figure = f"{row.params:,} params"
+        figure = f"{format_count(row.params)} params"
     return title, f"{_shape(row.output_shape)} · {figure}"
 
 

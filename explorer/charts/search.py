@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from explorer.compare.results import EFFICIENCY_UNIT
 from explorer.search import study as st
+from explorer.units import format_count
 
 STATE_COLOURS = {"complete": "#4c78a8", "pruned": "#bab0ac", "failed": "#e45756", "running": "#f58518"}
 OPTUNA_FIGURES = ("history", "parallel coordinates", "importances", "intermediate values")
@@ -45,7 +46,7 @@ def trade_off_figure(report: dict) -> go.Figure:
     fig.update_layout(xaxis=dict(type="log", title="parameters (log scale)"),
                       yaxis=dict(title="best validation accuracy (%)"), height=420,
                       margin=dict(l=10, r=10, t=30, b=10),
-                      title=f"course score = accuracy / (params / {EFFICIENCY_UNIT:,})")
+                      title=f"course score = accuracy / (params / {format_count(EFFICIENCY_UNIT)})")
     return fig
 
 

@@ -27,6 +27,7 @@ from explorer.core.describe import describe_module, is_elementwise_module, memta
 from explorer.core.registry import get_block
 from explorer.core.budget import check_module, spec_cost
 from explorer.core.spec import NetworkSpec, SpecError, check_input_shape, freeze_params
+from explorer.errors import ConfigError
 from explorer.core.trace import RF, Call, Trace, trace
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16,
@@ -153,14 +154,14 @@ def _dtype(dtype: str | torch.dtype) -> tuple[str, torch.dtype]:
                 return name, value
     elif dtype in DTYPES:
         return dtype, DTYPES[dtype]
-    raise SpecError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", field="dtype")
+    raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}", field="dtype")
 
 
 def _check_args(batch: int, optimizer: str) -> None:
     if not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
-        raise SpecError(f"batch must be an integer from 1 to {MAX_BATCH:,}, got {batch!r}", field="batch")
+        raise ConfigError(f"batch must be an integer from 1 to {MAX_BATCH:,}, got {batch!r}", field="batch")
     if optimizer not in OPTIMIZER_STATE:
-        raise SpecError(f"optimizer must be one of {', '.join(OPTIMIZER_STATE)}, got {optimizer!r}",
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZER_STATE)}, got {optimizer!r}",
                         field="optimizer")
 
 

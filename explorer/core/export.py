@@ -17,7 +17,8 @@ import torch
 from explorer.core.budget import check_weights, spec_cost
 from explorer.core.build import build
 from explorer.core.registry import get_block
-from explorer.core.spec import NetworkSpec, SpecError
+from explorer.core.spec import NetworkSpec
+from explorer.errors import ConfigError
 from explorer.text import class_name, docstring_text, python_literal
 
 
@@ -71,8 +72,8 @@ def to_onnx(spec: NetworkSpec, path: str | Path) -> Path:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError:
-        raise SpecError("ONNX export needs the 'onnx' and 'onnxscript' packages: "
-                        "pip install onnx onnxscript") from None
+        raise ConfigError("ONNX export needs the 'onnx' and 'onnxscript' packages: "
+                          "pip install onnx onnxscript") from None
     check_weights(spec)  # real weights in this process: the smaller budget (BudgetError)
     model = build(spec).eval()
     example = torch.randn(2, *spec.input)

@@ -1,7 +1,8 @@
 """Text renderings of an Analysis: a torchinfo-like table, CSV, and the cs231n memory table.
 
 Rows, totals and formatting stay apart (torchinfo's layer_info / model_statistics / formatting
-split): this module only formats numbers that explorer.core.analysis computed.
+split): this module only lays out numbers that explorer.core.analysis computed, printed with
+explorer.units (the one place that knows how a count, a size or MACs are written).
 """
 
 from __future__ import annotations
@@ -11,41 +12,7 @@ import io
 import math
 
 from explorer.core.analysis import Analysis, LayerRow
-
-
-def format_count(value: int | float) -> str:
-    """Thousands separators: 138357544 -> '138,357,544'."""
-    return f"{int(value):,}"
-
-
-def format_short(value: int | float) -> str:
-    """Two or three significant figures with K/M/G (decimal), as the cs231n slides write them."""
-    value = float(value)
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            scaled = value / scale
-            return f"{scaled:.1f}{unit}" if scaled < 100 else f"{scaled:.0f}{unit}"
-    return f"{value:.0f}"
-
-
-def format_bytes(value: int | float) -> str:
-    """Binary units: 1536 -> '1.50 KiB'."""
-    value = float(value)
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value:.0f} B"
-
-
-def format_bytes_short(value: int | float) -> str:
-    """Binary units in at most four digits, for headline numbers: 1_040_979_968 -> '993 MiB',
-    3_670_000_000 -> '3.42 GiB'."""
-    value = float(value)
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(value) >= scale:
-            scaled = value / scale
-            return f"{scaled:.0f} {unit}" if scaled >= 100 else f"{scaled:.3g} {unit}"
-    return f"{value:.0f} B"
+from explorer.units import format_bytes, format_count, format_short
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -127,15 +94,15 @@ def _weights_text(row: LayerRow, previous: tuple[int, ...] = ()) -> tuple[str, i
         d, out = row.input_shape[0], row.output_shape[0]
         weights = k * k * d * out
         if row.params in (weights, weights + out):  # ungrouped conv, with or without bias
-            return f"({k}*{k}*{d})*{out} = {weights:,}", weights
+            return f"({k}*{k}*{d})*{out} = {format_count(weights)}", weights
     if row.label == "FC" and len(row.input_shape) == 1:
         weights = row.input_shape[0] * row.output_shape[0]
         if row.params in (weights, weights + row.output_shape[0]):
             if len(previous) == 3 and math.prod(previous) == row.input_shape[0]:
                 c, h, w = previous
-                return f"{h}*{w}*{c}*{row.output_shape[0]} = {weights:,}", weights
-            return f"{row.input_shape[0]:,}*{row.output_shape[0]:,} = {weights:,}", weights
-    return f"{row.params:,}", row.params
+                return f"{h}*{w}*{c}*{row.output_shape[0]} = {format_count(weights)}", weights
+            return f"{format_count(row.input_shape[0])}*{format_count(row.output_shape[0])} = {format_count(weights)}", weights
+    return f"{format_count(row.params)}", row.params
 
 
 def memtable_rows(analysis: Analysis) -> list[dict]:
@@ -168,18 +135,18 @@ def memtable_text(analysis: Analysis) -> str:
         extra = r["params"] - r["weights"]
         if extra > 0 and r["weights"] > 0:
             kind = "bias" if extra == (r["shape"][0] if r["shape"] else -1) else "bias/norm"
-            params += f"  (+{extra:,} {kind})"
+            params += f"  (+{format_count(extra)} {kind})"
         lines.append(f"{(r['label'] + ':').ljust(label_w)} {bracket.ljust(shape_w)}  memory: {memory.ljust(20)}"
                      f"  params: {params}")
     total_memory = sum(r["memory"] for r in rows)
     esize = analysis.dtype_size
     weights = sum(r["weights"] for r in rows)
     lines += ["",
-              f"TOTAL memory: {total_memory:,} values ({format_short(total_memory)}) * {esize} bytes = "
+              f"TOTAL memory: {format_count(total_memory)} values ({format_short(total_memory)}) * {esize} bytes = "
               f"{format_bytes(total_memory * esize)} / image (forward only; roughly x2 with backward)",
               f"  (counts the input and the rows above; the layer table's activation total, "
               f"{format_short(analysis.totals.activations)}, also counts the outputs of element-wise layers)",
-              f"TOTAL params: {analysis.totals.params:,} ({format_short(analysis.totals.params)}) parameters"
-              + (f"; {weights:,} weights in the rows above, the rest biases and norms"
+              f"TOTAL params: {format_count(analysis.totals.params)} ({format_short(analysis.totals.params)}) parameters"
+              + (f"; {format_count(weights)} weights in the rows above, the rest biases and norms"
                  if 0 < weights < analysis.totals.params else "")]
     return "\n".join(lines)

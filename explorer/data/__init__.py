@@ -35,8 +35,7 @@ from explorer.data.shapes import SHAPE_CLASSES
 from explorer.data.roots import default_data_root
 from explorer.data.torchvision_sets import (CIFAR10_NAMES, CIFAR100_NAMES, FASHION_NAMES, FOLDER_IMAGE_SIZE,
                                             MAX_FOLDER_IMAGES)
-from explorer.errors import DataError
-from explorer.core.spec import SpecError
+from explorer.errors import ConfigError, DataError
 
 __all__ = ["DatasetInfo", "TensorDataset", "DEFAULT_DATASET", "list_datasets", "dataset_info", "load_dataset",
            "default_data_root", "clear_cache", "stratified_split", "stratified_subset", "channel_stats",
@@ -131,7 +130,7 @@ def _canonical(name: str) -> str:
         known = ", ".join(_INFOS)
         close = difflib.get_close_matches(key, list(_INFOS), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise SpecError(f"Unknown dataset '{name}'.{hint} Known datasets: {known}.", field="dataset")
+        raise DataError(f"Unknown dataset '{name}'.{hint} Known datasets: {known}.", field="dataset")
     return key
 
 
@@ -235,13 +234,13 @@ def load_dataset(name: str, data_root: str | Path | None = None, val_fraction: f
     else:
         root_key = None   # offline sets need no files
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-        raise SpecError(f"val_fraction must be a number between 0 and 1 (exclusive), got {val_fraction!r}.",
+        raise ConfigError(f"val_fraction must be a number between 0 and 1 (exclusive), got {val_fraction!r}.",
                         field="val_fraction")
     if max_train is not None and (isinstance(max_train, bool) or not isinstance(max_train, int) or max_train < 1):
-        raise SpecError(f"max_train must be a whole number of at least 1 (or None for all), got {max_train!r}.",
+        raise ConfigError(f"max_train must be a whole number of at least 1 (or None for all), got {max_train!r}.",
                         field="max_train")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or not 4 <= image_size <= 512:
-        raise SpecError(f"image_size must be a whole number from 4 to 512, got {image_size!r}.",
+        raise ConfigError(f"image_size must be a whole number from 4 to 512, got {image_size!r}.",
                         field="image_size")
     return _load_cached(key, root_key, float(val_fraction), int(seed), bool(download), max_train,
                         image_size if key == "folder" else FOLDER_IMAGE_SIZE)

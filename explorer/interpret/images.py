@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from explorer.errors import DataError
+from explorer.units import format_bytes
 
 MAX_UPLOAD_BYTES = 10 * 2**20       # 10 MiB: larger files are refused before decoding
 MAX_PIXELS = 36_000_000             # width x height, e.g. 6000 x 6000; checked from the header
@@ -28,13 +29,9 @@ class ImageError(DataError):
     """An upload that cannot be used; the message says why and what to do."""
 
 
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
-
-
 def check_size(n_bytes: int) -> None:
     if n_bytes > MAX_UPLOAD_BYTES:
-        raise ImageError(f"the file is {_mib(n_bytes)}; images may be at most {_mib(MAX_UPLOAD_BYTES)}. "
+        raise ImageError(f"the file is {format_bytes(n_bytes)}; images may be at most {format_bytes(MAX_UPLOAD_BYTES)}. "
                          f"Save a smaller copy (the network sees it at a few dozen pixels anyway)")
     if n_bytes == 0:
         raise ImageError("the file is empty")

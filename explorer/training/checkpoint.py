@@ -18,7 +18,7 @@ from torch import nn
 
 from explorer.core.build import build
 from explorer.errors import RunError
-from explorer.core.spec import NetworkSpec, SpecError
+from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.runs import read_json
 
@@ -42,7 +42,7 @@ def load_run_spec_config(run_dir: Path) -> tuple[NetworkSpec, TrainConfig]:
     run_dir = Path(run_dir)
     spec_data, config_data = read_json(run_dir / "spec.json"), read_json(run_dir / "config.json")
     if spec_data is None or config_data is None:
-        raise SpecError(f"{run_dir} is not a run directory (spec.json and config.json are missing)")
+        raise RunError(f"{run_dir} is not a run directory (spec.json and config.json are missing)")
     return NetworkSpec.from_dict(spec_data), TrainConfig.from_dict(config_data)
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from explorer.core.analysis import analyze
 from explorer.core.build import build
-from explorer.core.report import format_bytes
+from explorer.units import format_bytes
 from explorer.errors import ConfigError, UserError
 from explorer.core.spec import NetworkSpec
 from explorer.training.adapt import adapt_spec
