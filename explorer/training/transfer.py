@@ -180,7 +180,8 @@ def _fit_entry(key: str, mine: torch.Tensor, theirs: torch.Tensor, *, first_conv
     module = key.rsplit(".", 1)[0]
     if key.startswith(head):
         return None, module
-    if key == first_conv and mine.dim() == 4 and (mine.shape[0], *mine.shape[2:]) == (theirs.shape[0], *theirs.shape[2:]):
+    same_filters = mine.dim() == 4 and (mine.shape[0], *mine.shape[2:]) == (theirs.shape[0], *theirs.shape[2:])
+    if key == first_conv and same_filters:                   # only the input channels differ
         return adapt_channels(theirs.to(mine.dtype), mine.shape[1]), None
     if mine.dim() == 2 and theirs.dim() == 2 and mine.shape[0] == theirs.shape[0]:
         return None, module                                  # its input size changed with the image size
