@@ -373,3 +373,33 @@ def test_a_torchvision_file_initialises_a_one_channel_ten_class_resnet(tv_cache)
     assert torch.equal(model.residual8.conv2.weight, state["layer4.1.conv2.weight"])
     assert model.linear1.weight.shape == (10, 512) and "linear1.weight" not in model.pretrained_keys
     assert any("classifier head" in n for n in notices) and any("summed over channels" in n for n in notices)
+
+
+# --- the Train page's panel -----------------------------------------------------------------------
+def test_train_page_places_the_dataset_in_the_course_table_and_applies_a_cell(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import state
+
+    runs = tmp_path / "runs"
+    fake_run(runs / "20260101-000000-lenet5-src", LENET, dataset="mnist5k")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.session_state[state.RUNS_DIR] = str(runs)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox(key="w.tr.dataset").select("digits").run()
+    source = at.selectbox(key=state.TL_SOURCE)
+    assert source.options[0].startswith("Random weights") and "lenet5-src" in source.options[1]
+    source.select(source.options[1]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    cfg = at.session_state[state.TRAIN_CONFIG]
+    assert cfg.init_from == str((runs / "20260101-000000-lenet5-src").resolve())
+    assert any("10 of 10 weight entries loaded" in c.value for c in at.caption)
+    assert any("about 143 training images per class — small" in c.value for c in at.caption)   # 1,438 / 10
+    assert at.radio(key=state.TL_SIMILAR).value == "similar"            # mnist5k -> digits: both digits
+    at.button(key=f"{state.W_TRANSFER}use.11").click().run()           # little data, similar: linear probe
+    assert at.session_state[state.TRAIN_CONFIG].freeze == "features"
+    assert next(m for m in at.metric if m.label == "Trainable parameters").value == "850"
+    at.button(key=f"{state.W_TRANSFER}use.00").click().run()           # lots, different: fine-tune all
+    cfg = at.session_state[state.TRAIN_CONFIG]
+    assert (cfg.freeze, cfg.pretrained_lr_scale) == ("none", 0.1) and not at.exception
