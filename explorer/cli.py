@@ -285,7 +285,8 @@ def _train_config(args) -> "TrainConfig":
 
         values = recipe_values(getattr(args, "preset", None), args.dataset)
     values.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
-    if values.get("init_from"):  # [transfer] the run process may start elsewhere: an absolute path
+    if values.get("init_from") and not getattr(args, "run_dir", None):  # [transfer] an absolute path (a queued
+        # run, --run-dir, records a missing source in its own folder instead)
         from explorer.training.transfer import resolve_source
 
         values["init_from"] = str(resolve_source(values["init_from"], getattr(args, "runs_dir", None)).resolve())
