@@ -403,3 +403,29 @@ def test_train_page_places_the_dataset_in_the_course_table_and_applies_a_cell(tm
     at.button(key=f"{state.W_TRANSFER}use.00").click().run()           # lots, different: fine-tune all
     cfg = at.session_state[state.TRAIN_CONFIG]
     assert (cfg.freeze, cfg.pretrained_lr_scale) == ("none", 0.1) and not at.exception
+
+
+def test_zoo_page_classifies_an_upload_with_weights_from_the_cache(tv_cache):
+    import io
+
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    from ui import state
+    from ui import zoo_views as zv
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.switch_page("pages/zoo.py").run()
+    at.session_state[state.ZOO_VIEW] = "Open a model"
+    at.run()
+    at.selectbox(key=zv.MODEL).select("resnet18").run()
+    assert any("Weights found" in c.value and "resnet18-f37072fd.pth" in c.value for c in at.caption)
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(1).random((120, 160, 3)) * 255).astype(np.uint8)).save(buf, "PNG")
+    at.file_uploader(key=state.W_ZOO + "pre_upload").set_value(("photo.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, [e.value for e in list(at.exception) + list(at.error)]
+    top5 = at.dataframe[0].value
+    assert len(top5) == 5 and top5["Probability (%)"].is_monotonic_decreasing
+    from explorer.compare import pretrained
+
+    assert set(top5["Class"]) <= set(pretrained.load_pretrained("resnet18").categories)
