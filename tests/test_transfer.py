@@ -122,6 +122,7 @@ def test_a_missing_or_unfinished_source_says_what_to_do(tmp_path):
         transfer.read_source(str(tmp_path / "w.txt"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickle_payload_is_refused(tmp_path):
     import pickle
 
