@@ -129,6 +129,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds of wall time")
     p.add_argument("--runs-dir", metavar="DIR", help="parent of the new run directory (default ./runs)")
     p.add_argument("--run-dir", metavar="DIR", help="write into this directory instead of a new one")
+    _transfer_flags(p)  # [transfer]
     p.add_argument("--queue", metavar="DB", help=argparse.SUPPRESS)  # set by the job queue
     p.add_argument("--executor", choices=("local", "ray"),
                    help="where the run executes: local (this process; the default) or ray (a Ray cluster: "
@@ -137,6 +138,27 @@ def _train_parser(sub) -> None:
                                                       "$CNN_EXPLORER_RAY_ADDRESS; empty: a local Ray instance)")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text: progress lines; json: the summary object at the end")
+
+
+def _transfer_flags(p) -> None:
+    """[transfer] Start from trained weights (explorer/training/transfer.py)."""
+    g = p.add_argument_group("transfer learning", "start from trained weights and choose what keeps them")
+    g.add_argument("--init-from", metavar="RUN_DIR|WEIGHTS_FILE",
+                   help="start from a run's best checkpoint (a run folder, or its name under --runs-dir) or a "
+                        "weights file (.safetensors, or .pt/.pth loaded with weights_only=True; torchvision's "
+                        "files fit the presets that mirror them); a new class count gets a new head, another "
+                        "channel count an adapted first conv (each adaptation is printed)")
+    g.add_argument("--freeze", metavar="none|features|UPTO_BLOCK",
+                   help="none (default): everything trains; features: only the classifier head trains (a "
+                        "linear probe); a block number N (from 1, as on the Build page): blocks 1..N keep "
+                        "their weights and batch-norm statistics")
+    g.add_argument("--pretrained-lr-scale", type=float, metavar="X",
+                   help="learning rate of the loaded layers = lr x X, in (0, 1] (default 1; e.g. 0.1 for "
+                        "fine-tuning with discriminative rates)")
+    g.add_argument("--freeze-bn", action="store_true", default=None,
+                   help="every batch norm keeps its running statistics (eval mode) while training")
+    g.add_argument("--train-per-class", type=int, metavar="N",
+                   help="keep N training images per class (stratified, seeded by --seed); validation unchanged")
 
 
 def _gradcam_parser(sub) -> None:
@@ -239,7 +261,8 @@ def _cmd_export(args) -> int:
 
 
 _TRAIN_FLAGS = ("dataset", "data_root", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                "schedule", "label_smoothing", "crop_padding", "flip", "overfit", "device", "seed", "max_seconds")
+                "schedule", "label_smoothing", "crop_padding", "flip", "overfit", "device", "seed", "max_seconds",
+                "init_from", "freeze", "pretrained_lr_scale", "freeze_bn", "train_per_class")  # [transfer] last 5
 
 
 def _train_config(args) -> "TrainConfig":
@@ -262,6 +285,11 @@ def _train_config(args) -> "TrainConfig":
 
         values = recipe_values(getattr(args, "preset", None), args.dataset)
     values.update({k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None})
+    if values.get("init_from") and not getattr(args, "run_dir", None):  # [transfer] an absolute path (a queued
+        # run, --run-dir, records a missing source in its own folder instead)
+        from explorer.training.transfer import resolve_source
+
+        values["init_from"] = str(resolve_source(values["init_from"], getattr(args, "runs_dir", None)).resolve())
     return TrainConfig.from_dict(values)
 
 
@@ -278,7 +306,10 @@ def check_train_input(spec: NetworkSpec, config: "TrainConfig") -> None:
             raise DataError(f"the image-folder dataset needs --data-root DIR, an existing folder with one "
                             f"sub-folder of images per class; got {config.data_root!r}")
     else:
-        adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
+        adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
+        from explorer.training.transfer import check_init  # [transfer] weights that fit, a freeze that leaves
+
+        check_init(adapted.spec, config)                   # something to train: else exit 2 before the run
     resolve_device(config.device)
 
 
@@ -349,12 +380,12 @@ def _cmd_runs(args) -> int:
     if not runs:
         print("no runs yet: python -m explorer train --preset lenet5 --dataset mnist5k")
         return 0
-    print(f"{'run':42s} {'status':11s} {'dataset':10s} {'params':>12s} {'best val':>8s} {'seconds':>8s}")
+    print(f"{'run':42s} {'status':11s} {'dataset':10s} {'params':>12s} {'best val':>8s} {'seconds':>8s}  start")
     for r in runs:
         acc = "-" if r.best_val_acc is None else f"{r.best_val_acc:.4f}"
         secs = "-" if r.seconds is None else f"{r.seconds:.1f}"
         params = "-" if r.params is None else f"{r.params:,}"
-        print(f"{r.path.name:42s} {r.status:11s} {r.dataset:10s} {params:>12s} {acc:>8s} {secs:>8s}")
+        print(f"{r.path.name:42s} {r.status:11s} {r.dataset:10s} {params:>12s} {acc:>8s} {secs:>8s}  {r.start}")
     for r in runs:
         if r.status in ("unreadable", "interrupted"):
             print(f"{r.path.name}: {r.status}: {r.message}")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from ui import state, views
 from ui import train_views as tv
+from ui import transfer_views as trv  # [transfer]
 
 state.init()
 tv.init()
@@ -26,6 +27,7 @@ with views.guarded("the page"):
     tv.header(spec, cfg, jobs, handle)
     check = tv.preflight(spec, cfg)
     tv.preflight_view(spec, cfg, check)
+    trv.panel(spec, cfg)  # [transfer] start from trained weights; the course's table
     tv.launch_button(check)
     live, runs = st.container(), st.container()
     with runs:  # first, so a change of selection reaches the live panel in the same run

@@ -352,3 +352,11 @@ CH_NICK, CH_SUBMIT, CH_BY, CH_CSV, CH_CODE, CH_FORM, CH_RESET = _keys(
     W_CHALLENGE, "nick", "submit", "by", "csv", "code", "form", "reset")
 CH_TITLE, CH_DATASET, CH_EPOCHS, CH_PARAMS, CH_MINUTES = _keys(W_CHALLENGE, "title", "dataset", "epochs", "params",
                                                                "minutes")
+# Train page, transfer learning (ui.transfer_views): widget keys
+W_TRANSFER = "w.tl."                    # widget key prefix of the transfer-learning panel
+TL_SOURCE = W_TRANSFER + "source"       # widget: the run or weights file to start from ("" = random weights)
+TL_SIMILAR = W_TRANSFER + "similar"     # widget: is the data similar to the source's? ("similar"/"different")
+TL_FREEZE = W_TRANSFER + "freeze"       # widget: TrainConfig.freeze
+TL_LR_SCALE = W_TRANSFER + "lr_scale"   # widget: TrainConfig.pretrained_lr_scale
+TL_FREEZE_BN = W_TRANSFER + "freeze_bn" # widget: TrainConfig.freeze_bn
+TL_PER_CLASS = W_TRANSFER + "per_class" # widget: TrainConfig.train_per_class

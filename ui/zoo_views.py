@@ -98,6 +98,7 @@ def open_model(ms: tuple[zoo.ZooModel, ...]) -> None:
                 "to see every layer's cost, edit it and train it.", icon=":material/construction:")
         st.button(f"Open {m.title} in the builder", key=state.ZOO_OPEN, type="primary", icon=":material/open_in_new:",
                   on_click=_open_in_builder, args=(m.preset, m.title))
+        pretrained_view(m)  # [transfer] its ImageNet weights, when they are on disk
         return
     a = _analysis(m.name)
     if isinstance(a, str):
@@ -222,3 +223,44 @@ def explainers_view(ms: tuple[zoo.ZooModel, ...]) -> None:
     _comparison(e, (f"{f}·{f}·{ch}·{ch} = **{format_count(e.a.params)}** weights",
                     f"{f}·{f}·{ch} + {ch}·{ch} = {format_count(p1)} + {format_count(p2)} = **{format_count(e.b.params)}** weights "
                     f"({e.params_ratio:.1f}× fewer; 1/N + 1/F² = {1 / ch + 1 / f ** 2:.3f})"))
+
+
+# --- [transfer] pretrained weights on an uploaded image (explorer.compare.pretrained) ------------------
+@st.cache_resource(max_entries=2, show_spinner="Loading the pretrained weights…")
+def _pretrained(name: str, path: str, mtime: float):
+    from explorer.compare import pretrained
+
+    return pretrained.load_pretrained(name)
+
+
+def pretrained_view(m: zoo.ZooModel) -> None:
+    """Classify an uploaded image with torchvision's weights for m (top-5 and Grad-CAM), when the
+    weights file is on disk; otherwise say where it would be looked for."""
+    from explorer.compare import pretrained
+    from explorer.interpret import explain
+    from explorer.interpret.images import EXTENSIONS, MAX_UPLOAD_BYTES
+
+    path = pretrained.find_weights(m.name)
+    if path is None:
+        st.caption(f"With torchvision's weights file `{pretrained.weights_file_name(m.name)}` in "
+                   f"{' or '.join(f'`{d}`' for d in pretrained.weights_dirs())} ({pretrained.WEIGHTS_DIR_ENV}), "
+                   f"{m.title} would classify your own images here (nothing is downloaded).")
+        return
+    st.subheader("Try the pretrained network")
+    upload = st.file_uploader("An image to classify", type=list(EXTENSIONS), key=K + "pre_upload",
+                              max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+                              help=f"Scaled and centre-cropped to {m.input_size}×{m.input_size} as torchvision does")
+    if upload is None:
+        st.caption(f"Weights found: `{path}`. Upload a photo to see ImageNet's top-5 classes and where the network "
+                   f"looked (Grad-CAM of the most likely class).")
+        return
+    p = _pretrained(m.name, str(path), path.stat().st_mtime)
+    result = pretrained.classify(p, upload.getvalue())
+    left, right = st.columns(2)
+    left.image(explain.overlay(result.image, result.heat), caption=f"Grad-CAM at {result.layer} for "
+               f"“{result.top5[0][1]}”", width="stretch")
+    right.dataframe(pd.DataFrame({"Class": [name for _, name, _ in result.top5],
+                                  "Probability (%)": [100 * prob for _, _, prob in result.top5]}),
+                    hide_index=True, key=K + "pre_top5",
+                    column_config={"Probability (%)": st.column_config.ProgressColumn(
+                        format="%.1f%%", min_value=0, max_value=100)})

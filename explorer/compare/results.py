@@ -41,8 +41,9 @@ IMAGES_PER_S = "Images/s"         # training throughput
 EPOCHS = "Epochs"                 # epochs finished
 STATUS = "Status"
 PARETO = "Pareto"                 # on its dataset's accuracy-vs-params front
-RUN_COLUMNS = (RUN, NETWORK, DATASET, PARAMS, MACS, ACC, EFFICIENCY, SECONDS, IMAGES_PER_S, EPOCHS, STATUS,
-               PARETO)
+START = "Start"                   # [transfer] scratch, linear probe, frozen 1-N or fine-tuned <- source
+RUN_COLUMNS = (RUN, NETWORK, DATASET, START, PARAMS, MACS, ACC, EFFICIENCY, SECONDS, IMAGES_PER_S, EPOCHS,
+               STATUS, PARETO)
 
 
 def default_runs_dir() -> Path:
@@ -80,6 +81,7 @@ def runs_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
         RUN: [r.path.name for r in records],
         NETWORK: [r.name for r in records],
         DATASET: [r.dataset for r in records],
+        START: [r.start for r in records],  # [transfer]
         PARAMS: pd.array([r.params for r in records], dtype="Int64"),
         MACS: pd.array([r.macs for r in records], dtype="Int64"),
         ACC: pd.array([None if r.best_val_acc is None else 100 * r.best_val_acc for r in records], dtype="Float64"),

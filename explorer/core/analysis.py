@@ -167,18 +167,21 @@ def _check_args(batch: int, optimizer: str) -> None:
 
 def analyze(obj: NetworkSpec | nn.Module, input_shape: tuple[int, ...] | None = None, batch: int = 1,
             dtype: str | torch.dtype = "float32", optimizer: str = "sgd", name: str | None = None,
-            source: str | None = None) -> Analysis:
+            source: str | None = None, frozen_blocks: int = 0) -> Analysis:
     """Analyse a spec or any nn.Module (weights are never touched: everything runs on meta).
 
     input_shape is per image; for a spec it defaults to spec.input, for a module to 3x224x224.
     Raises SpecError with the block and the fix when the spec does not fit together, and
     BudgetError (a SpecError) when it is over the server's budget (explorer.core.budget), which is
     checked before anything is traced; that bounds the time and memory of the trace.
+    frozen_blocks (specs only): the first N blocks of spec.blocks keep their weights (transfer
+    learning): their parameters are traced with requires_grad=False, so autograd itself drops the
+    tensors it no longer needs to save, and gradients and optimizer state count trainable ones only.
     """
     dtype_name, torch_dtype = _dtype(dtype)
     _check_args(batch, optimizer)
     if isinstance(obj, NetworkSpec):
-        return _analyze_spec(obj, input_shape, batch, dtype_name, torch_dtype, optimizer)
+        return _analyze_spec(obj, input_shape, batch, dtype_name, torch_dtype, optimizer, frozen_blocks)
     if isinstance(obj, nn.Module):
         shape = check_input_shape(list(input_shape or (3, 224, 224)))
         check_module(obj)  # leaf modules and parameters against the budget, before tracing
@@ -194,7 +197,7 @@ def _trace_batch(batch: int) -> int:
 
 @lru_cache(maxsize=4096)
 def _block_trace(type_name: str, params: tuple, in_shape: tuple[int, ...], dtype_name: str, traced_batch: int,
-                 input_requires_grad: bool) -> Trace:
+                 input_requires_grad: bool, frozen: bool = False) -> Trace:
     """Trace one block alone (meta device). Identical blocks, in this network or in the last
     edit, are traced once: an edit re-traces only the blocks it changed."""
     definition = get_block(type_name)
@@ -204,6 +207,8 @@ def _block_trace(type_name: str, params: tuple, in_shape: tuple[int, ...], dtype
         module = definition.build(in_shape, values)
     if DTYPES[dtype_name] != torch.get_default_dtype():
         module.to(DTYPES[dtype_name])
+    if frozen:  # transfer learning: this block keeps its weights
+        module.requires_grad_(False)
     return trace(module, in_shape, traced_batch, DTYPES[dtype_name], input_requires_grad=input_requires_grad)
 
 
@@ -216,7 +221,8 @@ def _compose_rf(rf_in: RF | None, relative: RF | None) -> RF | None:
             rf_in[2] * relative[2], rf_in[3] * relative[3])
 
 
-def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype, optimizer) -> Analysis:
+def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype, optimizer,
+                  frozen_blocks: int = 0) -> Analysis:
     """Analyse block by block and compose. Saved tensors at a block boundary (a ReLU output that
     the next conv also saves) are counted once, as in one trace of the whole network."""
     if input_shape is not None:
@@ -234,7 +240,8 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
     for inst in plan.instances:
         definition = get_block(inst.type)
         try:
-            bt = _block_trace(inst.type, freeze_params(inst.params), inst.in_shape, dtype_name, tb, grad)
+            bt = _block_trace(inst.type, freeze_params(inst.params), inst.in_shape, dtype_name, tb, grad,
+                              inst.block_index < frozen_blocks)
         except Exception as e:  # a shape formula missed something: name the block it happened in
             raise SpecError(f"the block does not run on its {'x'.join(map(str, inst.in_shape))} input: {e}",
                             block_index=inst.block_index, block_type=inst.type) from None

@@ -107,6 +107,9 @@ def load_run_data(run_dir: Path) -> RunData:
     spec, cfg = load_run_spec_config(run_dir)
     dataset = load_dataset(cfg.dataset, data_root=cfg.data_root, val_fraction=cfg.val_fraction, seed=cfg.seed,
                            max_train=cfg.overfit or None, download=False)
+    from explorer.training.transfer import limit_per_class  # [transfer] overfit mode validates on these
+
+    dataset = limit_per_class(dataset, cfg.train_per_class, cfg.seed)
     info = dataset.info
     adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
     x_val, y_val, masks = dataset.x_val, dataset.y_val, dataset.masks_val

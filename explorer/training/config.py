@@ -16,6 +16,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1                 # torch.manual_seed takes at most a 64-bit value
+FREEZE_MODES = ("none", "features")  # besides a block number "N" (transfer.py)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,13 @@ class TrainConfig:
     max_seconds: float | None = None  # stop after this wall time (the run still completes)
     overfit: int = 0                  # > 0: train and validate on this many training images only, unaugmented
     log_every: int = 10               # optimizer steps between "step" events
+    # --- transfer learning (explorer/training/transfer.py) ---
+    init_from: str | None = None      # start from: a run folder (its best checkpoint) or a weights file; None: random
+    freeze: str = "none"              # "none", "features" (only the classifier head trains) or "N": blocks 1..N
+                                      # (numbered from 1, as on the Build page) keep their weights
+    pretrained_lr_scale: float = 1.0  # learning rate of loaded layers = lr x this, in (0, 1] (discriminative rates)
+    freeze_bn: bool = False           # every batch norm keeps its running statistics (eval mode) while training
+    train_per_class: int = 0          # > 0: keep this many training images per class (stratified, seeded); 0: all
 
     def validate(self) -> "TrainConfig":
         def bad(field: str, message: str):
@@ -89,7 +97,21 @@ class TrainConfig:
             bad("log_every", f"must be from 1 to 10000, got {self.log_every}")
         if not 0 < self.gamma <= 1:
             bad("gamma", f"must be in (0, 1], got {self.gamma}")
+        self._validate_transfer(bad)
         return self
+
+    def _validate_transfer(self, bad) -> None:
+        """The transfer-learning fields (their fit to a network is checked by transfer.check_init)."""
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()
+                                           or len(self.init_from) > 4096 or "\0" in self.init_from):
+            bad("init_from", "must be a run folder or a weights file path (or empty for random weights)")
+        if not isinstance(self.freeze, str) or not (self.freeze in FREEZE_MODES or (
+                self.freeze.isascii() and self.freeze.isdigit() and 1 <= int(self.freeze) <= 10_000)):
+            bad("freeze", f"must be none, features or a block number from 1, got {str(self.freeze)[:40]!r}")
+        if not 0 < self.pretrained_lr_scale <= 1:
+            bad("pretrained_lr_scale", f"must be in (0, 1] (a fraction of lr), got {self.pretrained_lr_scale}")
+        if not 0 <= self.train_per_class <= 1_000_000:
+            bad("train_per_class", f"must be 0 (all) or a number of images per class, got {self.train_per_class}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

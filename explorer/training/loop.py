@@ -30,6 +30,7 @@ from explorer.core.build import build
 from explorer.units import format_bytes
 from explorer.errors import ConfigError, UserError
 from explorer.core.spec import NetworkSpec
+from explorer.training import transfer  # [transfer] weights to start from, freezing, param groups
 from explorer.training.adapt import adapt_spec
 from explorer.training.config import TrainConfig
 from explorer.training.runs import Heartbeat, MetricsWriter, write_json_atomic
@@ -76,7 +77,7 @@ def _fit_images(x: torch.Tensor, size: tuple[int, int], how: str) -> torch.Tenso
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = transfer.param_groups(model, cfg)  # [transfer] trainable params; loaded layers at lr x scale
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
                                weight_decay=cfg.weight_decay)
@@ -90,7 +91,8 @@ def _scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],  # [transfer]
+                                                   total_steps=total)
     if cfg.schedule == "step":
         period = (cfg.step_epochs or max(1, cfg.epochs // 3)) * steps_per_epoch
         return torch.optim.lr_scheduler.StepLR(opt, step_size=period, gamma=cfg.gamma)
@@ -100,13 +102,7 @@ def _scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
 def predicted_memory(spec: NetworkSpec, cfg: TrainConfig, device: torch.device) -> int:
     """The core's training-memory prediction for this run's batch, precision and optimizer:
     fp32 weights, gradients and optimizer state; activations in bf16 under CUDA autocast."""
-    optimizer = cfg.optimizer if cfg.optimizer != "sgd" else ("sgd" if cfg.momentum > 0 else "sgd-plain")
-    full = analyze(spec, batch=cfg.batch_size, dtype="float32", optimizer=optimizer).totals.memory
-    if device.type != "cuda":
-        return full.total
-    half = analyze(spec, batch=cfg.batch_size, dtype="bfloat16", optimizer=optimizer).totals.memory
-    return (full.parameters + full.buffers + full.gradients + full.optimizer_state
-            + half.saved_activations + half.workspace)
+    return transfer.predicted_memory(spec, cfg, device)  # [transfer] frozen blocks need no gradients
 
 
 def _evaluate(model: nn.Module, data: PreparedData, x: torch.Tensor, y: torch.Tensor, device, autocast,
@@ -242,6 +238,7 @@ def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..
     # overfit mode: a stratified handful of training images, validated on themselves
     dataset = load_dataset(cfg.dataset, data_root=cfg.data_root, val_fraction=cfg.val_fraction,
                            seed=cfg.seed, max_train=cfg.overfit or None)
+    dataset = transfer.limit_per_class(dataset, cfg.train_per_class, cfg.seed)  # [transfer] N images per class
     info = dataset.info
     adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
     spec = adapted.spec
@@ -259,6 +256,7 @@ def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
     model = build(spec).to(device)
+    transfer_notices = transfer.prepare(model, cfg, summary)  # [transfer] load init weights, freeze, lineage
     if cuda:
         model = model.to(memory_format=torch.channels_last)
     analysis = analyze(spec)
@@ -280,6 +278,8 @@ def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..
          total_steps=loop.total_steps, expected_initial_loss=round(loop.expected, 4),
          notices=list(adapted.notices), predicted_train_memory_bytes=loop.predicted)
     for notice in adapted.notices:
+        emit("warning", message=notice)
+    for notice in transfer_notices:  # [transfer]
         emit("warning", message=notice)
     loop.run_loss = torch.zeros((), device=device)
     loop.run_correct = torch.zeros((), device=device, dtype=torch.long)
@@ -362,7 +362,8 @@ def _log_step(loop: _Loop, loss: torch.Tensor, epoch: int) -> None:
         if not math.isfinite(loop.first_loss):
             raise StopRun("diverged", "the first loss is not a number: check the learning rate "
                                       "and the network's last layer")
-        if abs(loop.first_loss - loop.expected) > max(0.5, 0.5 * loop.expected):
+        far = abs(loop.first_loss - loop.expected) > max(0.5, 0.5 * loop.expected)
+        if far and not loop.cfg.init_from:  # [transfer] trained weights need not start at ln(classes)
             loop.emit("warning", step=loop.step, message=(
                 f"the first loss is {loop.first_loss:.3f} but ln({loop.num_classes}) = {loop.expected:.3f} is "
                 f"expected from an untrained network (uniform guesses); check the initialisation "

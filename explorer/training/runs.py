@@ -37,6 +37,7 @@ from typing import Any
 from explorer.errors import UserError
 from explorer.text import slug as text_slug
 from explorer.training.config import TrainConfig
+from explorer.training.lineage import start_label  # [transfer]
 
 DEFAULT_RUNS_DIR = Path("runs")   # where runs live when $CNN_EXPLORER_RUNS is not set
 RUNS_ENV = "CNN_EXPLORER_RUNS"
@@ -322,6 +323,7 @@ class RunRecord:
     epochs_done: int | None
     started: float | None
     message: str
+    start: str = "scratch"            # [transfer] what the run started from (explorer.training.lineage)
 
     @property
     def readable(self) -> bool:
@@ -331,7 +333,8 @@ class RunRecord:
         return {"run": self.path.name, "path": str(self.path), "name": self.name, "status": self.status,
                 "dataset": self.dataset, "params": self.params, "macs": self.macs,
                 "best_val_acc": self.best_val_acc, "seconds": self.seconds, "images_per_s": self.images_per_s,
-                "epochs_done": self.epochs_done, "started": self.started, "message": self.message}
+                "epochs_done": self.epochs_done, "started": self.started, "message": self.message,
+                "start": self.start}
 
 
 class _Unreadable(Exception):
@@ -407,9 +410,11 @@ def _read_run(run_dir: Path) -> RunRecord:
     _check_checkpoint(run_dir / "checkpoint.safetensors")
     name = _field(spec, "spec.json", "name", (str,)) or run_dir.name
     try:
-        dataset = TrainConfig.from_dict(config).dataset
+        train_config = TrainConfig.from_dict(config)
     except UserError as e:
         raise _Unreadable(f"config.json: {e}") from None
+    dataset = train_config.dataset
+    start = start_label(train_config.freeze, train_config.init_from, train_config.pretrained_lr_scale)  # [transfer]
     if (run_dir / "summary.json").exists():
         fields = _summary_fields(_object(run_dir, "summary.json"))
     else:
@@ -420,7 +425,7 @@ def _read_run(run_dir: Path) -> RunRecord:
         else:
             alive, why = liveness(run_dir)
             fields = {"status": "running" if alive else "interrupted", "message": why, **none}
-    return RunRecord(path=run_dir, name=name[:200], dataset=dataset[:100], **fields)
+    return RunRecord(path=run_dir, name=name[:200], dataset=dataset[:100], start=start[:200], **fields)
 
 
 def unreadable(run_dir: Path, reason: str) -> RunRecord:
