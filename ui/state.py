@@ -311,6 +311,7 @@ ZOO_TABLE, ZOO_OPEN, ZOO_LAYERS, ZOO_CSV = _keys(W_ZOO, "table", "open", "layers
 ZOO_STACK_C, ZOO_STACK_N, ZOO_BN_IN, ZOO_BN_R, ZOO_SEP_C, ZOO_SEP_K = _keys(
     W_ZOO, "stack_c", "stack_n", "bn_in", "bn_r", "sep_c", "sep_k")
 FIG_ZOO_BUBBLES, FIG_ZOO_DEPTH = _keys(W_ZOO, "fig.bubbles", "fig.depth")
+ZOO_PRE_UPLOAD, ZOO_PRE_TOP5 = _keys(W_ZOO, "pre_upload", "pre_top5")   # pretrained model: upload, top-5
 
 
 def zoo_explainer(name: str) -> tuple[str, str]:

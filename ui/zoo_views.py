@@ -237,8 +237,8 @@ def pretrained_view(m: zoo.ZooModel) -> None:
     """Classify an uploaded image with torchvision's weights for m (top-5 and Grad-CAM), when the
     weights file is on disk; otherwise say where it would be looked for."""
     from explorer.compare import pretrained
-    from explorer.interpret import explain
     from explorer.interpret.images import EXTENSIONS, MAX_UPLOAD_BYTES
+    from explorer.interpret.pictures import overlay
 
     path = pretrained.find_weights(m.name)
     if path is None:
@@ -247,7 +247,7 @@ def pretrained_view(m: zoo.ZooModel) -> None:
                    f"{m.title} would classify your own images here (nothing is downloaded).")
         return
     st.subheader("Try the pretrained network")
-    upload = st.file_uploader("An image to classify", type=list(EXTENSIONS), key=K + "pre_upload",
+    upload = st.file_uploader("An image to classify", type=list(EXTENSIONS), key=state.ZOO_PRE_UPLOAD,
                               max_upload_size=MAX_UPLOAD_BYTES // 2**20,
                               help=f"Scaled and centre-cropped to {m.input_size}×{m.input_size} as torchvision does")
     if upload is None:
@@ -257,10 +257,10 @@ def pretrained_view(m: zoo.ZooModel) -> None:
     p = _pretrained(m.name, str(path), path.stat().st_mtime)
     result = pretrained.classify(p, upload.getvalue())
     left, right = st.columns(2)
-    left.image(explain.overlay(result.image, result.heat), caption=f"Grad-CAM at {result.layer} for "
+    left.image(overlay(result.image, result.heat), caption=f"Grad-CAM at {result.layer} for "
                f"“{result.top5[0][1]}”", width="stretch")
     right.dataframe(pd.DataFrame({"Class": [name for _, name, _ in result.top5],
                                   "Probability (%)": [100 * prob for _, _, prob in result.top5]}),
-                    hide_index=True, key=K + "pre_top5",
+                    hide_index=True, key=state.ZOO_PRE_TOP5,
                     column_config={"Probability (%)": st.column_config.ProgressColumn(
                         format="%.1f%%", min_value=0, max_value=100)})

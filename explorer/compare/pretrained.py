@@ -123,8 +123,9 @@ class Classified:
 def classify(pretrained: Pretrained, data: bytes, k: int = 5) -> Classified:
     """Top-k classes and the Grad-CAM map of the most likely one for an uploaded image (bytes;
     ImageError from explorer.interpret.images when it is not an image)."""
-    from explorer.interpret import explain
+    from explorer.interpret.explain import explain, top_k
     from explorer.interpret.images import decode_image
+    from explorer.interpret.pictures import normalize_map
 
     p = pretrained
     image = decode_image(data, 3, (p.resize, p.resize))                  # uint8 (3, resize, resize)
@@ -133,8 +134,6 @@ def classify(pretrained: Pretrained, data: bytes, k: int = 5) -> Classified:
     mean = torch.tensor(p.mean).view(1, 3, 1, 1)
     std = torch.tensor(p.std).view(1, 3, 1, 1)
     x = (image[None].float() / 255 - mean) / std                         # (1, 3, crop, crop)
-    probs = explain.predict(p.model, x)[0]
-    top5 = explain.top_k(probs, p.categories, k)
-    layer = explain.default_layer(p.model)
-    heat = explain.gradcam(p.model, x, layer, top5[0][0], size=(p.crop, p.crop))[0]
-    return Classified(image=image, top5=top5, layer=layer, heat=explain.normalize_map(heat))
+    seen = explain(p.model, x)                                           # Grad-CAM of the top class
+    top5 = top_k(seen.probs, p.categories, k)
+    return Classified(image=image, top5=top5, layer=seen.layer, heat=normalize_map(seen.on_image()))
