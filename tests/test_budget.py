@@ -1,6 +1,7 @@
-"""The server's cost budget (explorer.core.budget): the limits and their environment variables, the
-closed-form costs against blocks built on the meta device, every preset and torchvision model
-admitted, refusals that name the limit and the block, and refusal before anything is traced."""
+"""The server's cost budget (explorer.core.budget): the limits and their environment variables, every
+block type's closed-form cost (its registry entry's BlockDef.cost) against the block built on the
+meta device and against the traced MACs, every preset and torchvision model admitted, refusals that
+name the limit and the block, and refusal before anything is traced."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 import explorer.core.analysis as analysis_module
 from explorer import load_preset
 from explorer.core.analysis import analyze
-from explorer.core.budget import COSTS, Budget, block_cost, check_module, check_spec, check_weights, current
+from explorer.core.budget import Budget, block_cost, check_module, check_spec, check_weights, current
 from explorer.cli import main
 from explorer.errors import BudgetError, ConfigError, SpecError
 from explorer.core.presets import list_presets
@@ -83,27 +84,33 @@ def cases():
             yield pytest.param(type_name, extra, id=f"{type_name}-{len(extra)}-{sorted(extra)}")
 
 
+def sample_shape(type_name: str) -> tuple[int, ...]:
+    return (8,) if get_block(type_name).input_kind == "flat" else (8, 16, 16)
+
+
 @pytest.mark.parametrize(("type_name", "extra"), list(cases()))
 def test_costs_match_the_block_built_on_meta(type_name, extra):
     definition = get_block(type_name)
     params = {**definition.defaults(), **extra}
-    shape = (8,) if definition.input_kind == "flat" else (8, 16, 16)
+    shape = sample_shape(type_name)
     with torch.device("meta"):
         module = definition.build(shape, params)
-    count, params_count = block_cost(type_name, shape[0], params)
-    assert count == leaf_calls(module, shape)
-    assert params_count == sum(p.numel() for p in module.parameters())
-    lower, _ = block_cost(type_name, None, params)
-    assert 1 <= lower <= count
+    cost = block_cost(type_name, shape[0], params)
+    assert cost.layers == leaf_calls(module, shape)
+    assert cost.params == sum(p.numel() for p in module.parameters())
+    assert 1 <= block_cost(type_name, None, params).layers <= cost.layers
 
 
-def test_every_type_without_a_formula_is_one_parameter_free_module():
-    for type_name in set(block_types()) - set(COSTS):
-        definition = get_block(type_name)
-        shape = (8,) if definition.input_kind == "flat" else (8, 16, 16)
-        with torch.device("meta"):
-            module = definition.build(shape, definition.defaults())
-        assert leaf_calls(module, shape) == 1 and not list(module.parameters()), type_name
+@pytest.mark.parametrize(("type_name", "extra"), list(cases()))
+def test_macs_bound_the_traced_macs(type_name, extra):
+    """An upper bound for every block, exact for linear layers and for convs that keep the map size."""
+    shape = sample_shape(type_name)
+    spec = NetworkSpec.from_dict({"input": list(shape), "blocks": [{"type": type_name, **extra}]})
+    traced = analyze(spec)
+    macs = check_spec(spec).macs
+    assert macs >= traced.totals.macs
+    if type_name == "linear" or (type_name == "conv" and traced.output_shape[1:] == shape[1:]):
+        assert macs == traced.totals.macs > 0
 
 
 @pytest.mark.parametrize("name", [p.name for p in list_presets()])

@@ -6,6 +6,7 @@ References are independent of the registry's own formulas: a real forward pass o
 parameter count, and the exported source executed in a fresh namespace.
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -17,8 +18,8 @@ from explorer.compare.results import architecture_diff
 from explorer.core.blocks._common import spatial
 from explorer.core.budget import check_spec
 from explorer.core.export import to_pytorch_source
-from explorer.core.registry import (FAMILIES, ROLES, BlockDef, Field, block_types, get_block, register, registered,
-                                    unregister)
+from explorer.core.registry import (FAMILIES, ROLES, BlockCost, BlockDef, Field, block_types, get_block, register,
+                                    registered, unregister)
 from explorer.core.spec import BlockSpec, SpecError
 from explorer.interpret import explain
 
@@ -60,7 +61,10 @@ def _check_everywhere(type_name: str, blocks: list[dict], shape: tuple[int, ...]
     assert tuple(out.shape[1:]) == analysis.output_shape, "formula shape differs from a real forward pass"
     params = sum(p.numel() for p in ours.parameters())
     assert analysis.totals.params == params
-    assert check_spec(spec).params == params, "the budget's parameter count differs from the built module"
+    cost = check_spec(spec)  # the blocks' own cost formulas (BlockDef.cost)
+    assert cost.params == params, "the budget's parameter count differs from the built module"
+    assert cost.layers == len(analysis.detail_rows), "the budget's leaf count differs from the traced calls"
+    assert cost.macs >= analysis.totals.macs, "the budget's MACs are not an upper bound"
     exported = _run_exported(spec).eval()
     assert sum(p.numel() for p in exported.parameters()) == params
     exported.load_state_dict(ours.state_dict())
@@ -134,6 +138,10 @@ def test_the_registry_refuses_what_it_cannot_serve():
         register(BlockDef(**{**conv.__dict__, "type": "conv_x", "family": "misc"}))
     with pytest.raises(ValueError, match="classes_field"):
         register(BlockDef(**{**conv.__dict__, "type": "conv_x", "classes_field": "width"}))
+    with pytest.raises(ValueError, match="cost formula"):
+        register(BlockDef(**{**conv.__dict__, "type": "conv_x", "cost": None}))
+    with pytest.raises(TypeError, match="cost"):  # no default: every type states its budget cost
+        BlockDef(**{k: v for k, v in conv.__dict__.items() if k != "cost"})
     with pytest.raises(KeyError, match="unknown block type"):
         unregister("conv_x")
     assert "conv_x" not in block_types()
@@ -161,7 +169,7 @@ SCALE = BlockDef(
     formula=lambda i, o, p: f"params {i[0]} (one gamma per channel)",
     elementwise=True,
     export=lambda i, p, m: f"ChannelScale({i[0]}, {p['init']})", export_support=(ChannelScale,),
-    cost=lambda c, p: (1, c or 0),
+    cost=lambda c, p: BlockCost(1, c or 0),  # one module, one gamma per channel
 )
 
 
@@ -200,3 +208,20 @@ def test_every_row_label_and_fold_comes_from_the_registry():
         (row,) = analyze(spec).rows
         assert row.elementwise is folds and row.label == "ADAPTIVEPOOL7"
     assert math.prod(analyze(_spec([{"type": "gap"}], SPATIAL_INPUT)).output_shape) == SPATIAL_INPUT[0]
+
+
+def test_a_type_registered_again_is_not_served_a_stale_trace():
+    """The analysis caches each block's trace; a new definition under the same type name (here one
+    that applies two scales) must be traced anew, not served the old definition's trace."""
+    twice = dataclasses.replace(
+        SCALE, build=lambda s, p: nn.Sequential(ChannelScale(s[0], p["init"]), ChannelScale(s[0], p["init"])),
+        cost=lambda c, p: (2, 2 * (c or 0)))  # a plain (layers, params) tuple is accepted too
+    blocks = [{"type": "scale"}]
+    channels = SPATIAL_INPUT[0]
+    for definition, leaves in ((SCALE, 1), (twice, 2), (SCALE, 1)):
+        with registered(definition):
+            spec = _spec(blocks, SPATIAL_INPUT)
+            analysis = analyze(spec)
+            assert (analysis.totals.params, len(analysis.detail_rows)) == (leaves * channels, leaves)
+            cost = check_spec(spec)
+            assert (cost.params, cost.layers) == (leaves * channels, leaves)

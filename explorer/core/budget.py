@@ -1,8 +1,10 @@
 """The server's cost budget: what a network may cost before anything is traced or built.
 
-Owns: `Budget` (the limits, read from environment variables the server's owner sets), the
-closed-form cost of every registered block type (leaf modules, parameters, an upper bound on
-MACs, output elements) and the checks `check_spec`, `check_module` and `check_weights`.
+Owns: `Budget` (the limits, read from environment variables the server's owner sets), the walk
+over a spec that adds up its cost (leaf modules, parameters, an upper bound on MACs, output
+elements) and the checks `check_spec`, `check_module` and `check_weights`. Each block's cost is
+its registry entry's closed-form formula (`BlockDef.cost`, returning a `BlockCost`, in the block's
+own file in explorer.core.blocks): nothing here knows a block type.
 
 Nothing here traces or builds a module: costs come from the block's fields and the pure shape
 formulas (`explorer.core.shapes.infer_shapes`), so a check takes milliseconds for any spec the loader
@@ -23,10 +25,13 @@ Counting conventions (the same as explorer.core.analysis unless noted):
 - layers: leaf-module calls in one forward pass (conv, BN, ReLU, Identity placeholders...; a ReLU
   a block runs twice counts twice), after `repeat` (= the analysis's detail rows);
 - params: every parameter element, bias included (exact);
-- macs: per image; exact for conv and linear blocks; for composite blocks an upper bound,
-  params x max(input positions, output positions), because every conv/linear weight inside a
-  registered block is applied at most once per position of the larger of its block's input or
-  output map (their inner maps never exceed both);
+- macs: per image, mac_weights x max(input positions, output positions) per instance (see
+  `instance_macs`). A conv's or a linear layer's mac_weights are its weights without the bias:
+  exact for linear layers and for convs that keep the map size, an upper bound for the others
+  (a strided or unpadded conv is counted at its input's positions). Composite blocks count every
+  parameter, an upper bound because every conv/linear weight inside a registered block is applied
+  at most once per position of the larger of its block's input or output map (their inner maps
+  never exceed both);
 - activations: elements of every block instance's output, per image (exact, = analysis totals);
 - weight bytes: float32 parameters plus one image's block outputs (what building real weights and
   one forward pass in the app process hold).
@@ -37,10 +42,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from explorer.errors import BudgetError, ConfigError
-from explorer.core.registry import Params, get_block, resolve_params
+from explorer.core.registry import BlockCost, Params, Shape, get_block, resolve_params
 from explorer.core.spec import NetworkSpec
 
 ENV_PREFIX = "CNN_EXPLORER_"
@@ -99,129 +104,29 @@ def current() -> Budget:
     return Budget.from_env()
 
 
-# --- closed-form costs per block type -----------------------------------------------------------
-# Each returns (leaf layers, parameter elements) for one instance on a (C, H, W) or (F,) input;
-# in_channels None gives a lower bound of the leaves over every input (used before the shapes are
-# walked; it is exact except for the residual shortcut, which is then left out).
-Cost = Callable[[int | None, Params], tuple[int, int]]
+# --- one block's cost: its registry entry's formula ---------------------------------------------
+def block_cost(type_name: str, in_channels: int | None, params: Params) -> BlockCost:
+    """One instance's BlockCost from the block type's own formula (BlockDef.cost, in its file in
+    explorer.core.blocks); in_channels None: a lower bound of the layers (the rest then undercount)."""
+    return BlockCost(*get_block(type_name).cost(in_channels, params))
 
 
-def _conv(c: int | None, p: Params) -> tuple[int, int]:
-    cin = c or 0
-    return 1, (cin // p["groups"]) * p["kernel"] ** 2 * p["out_channels"] + p["out_channels"] * p["bias"]
-
-
-def _linear(c: int | None, p: Params) -> tuple[int, int]:
-    return 1, (c or 0) * p["out_features"] + p["out_features"] * p["bias"]
-
-
-def _sepconv(c: int | None, p: Params) -> tuple[int, int]:
-    cin, cout, norm = c or 0, p["out_channels"], p["norm"]
-    depthwise = p["kernel"] ** 2 * cin + (0 if norm else cin)
-    pointwise = cin * cout + (0 if norm else cout)
-    return 6, depthwise + pointwise + (2 * cin + 2 * cout if norm else 0)
-
-
-def _mlpconv(c: int | None, p: Params) -> tuple[int, int]:
-    prev, total = c or 0, 0
-    for i, width in enumerate(p["channels"]):
-        k = p["kernel"] if i == 0 else 1
-        total += prev * width * k * k + width
-        prev = width
-    return 2 * len(p["channels"]), total
-
-
-def _shortcut(c: int | None, out: int, stride: int) -> tuple[int, int]:
-    """The 1x1 conv + BN shortcut of residual blocks (absent when the shape is kept)."""
-    if c is None or (stride == 1 and c == out):
-        return 0, 0
-    return 2, (c or 0) * out + 2 * out
-
-
-def _residual(c: int | None, p: Params) -> tuple[int, int]:
-    cin, out = c or 0, p["out_channels"]
-    leaves, params = _shortcut(c, out, p["stride"])
-    return 6 + leaves, params + 9 * cin * out + 9 * out * out + 4 * out  # its ReLU runs twice
-
-
-def _bottleneck(c: int | None, p: Params) -> tuple[int, int]:
-    cin, out = c or 0, p["out_channels"]
-    mid = p["mid_channels"] or max(1, out // 4)
-    leaves, params = _shortcut(c, out, p["stride"])
-    convs = cin * mid + 9 * mid * (mid // p["groups"]) + mid * out
-    return 9 + leaves, params + convs + 4 * mid + 2 * out  # its ReLU runs three times
-
-
-def _inception(c: int | None, p: Params) -> tuple[int, int]:
-    cin, k, extra = c or 0, p["branch3_kernel"], 2 if p["norm"] else 1  # BN: 2 per channel, else a bias
-
-    def cnr(i: int, o: int, kernel: int) -> int:  # conv (+ BN) + ReLU
-        return i * o * kernel * kernel + extra * o
-    params = (cnr(cin, p["ch1x1"], 1) + cnr(cin, p["ch3x3red"], 1) + cnr(p["ch3x3red"], p["ch3x3"], 3)
-              + cnr(cin, p["ch5x5red"], 1) + cnr(p["ch5x5red"], p["ch5x5"], k) + cnr(cin, p["pool_proj"], 1))
-    return 19, params
-
-
-def _denseblock(c: int | None, p: Params) -> tuple[int, int]:
-    cin, layers, k, wide = c or 0, p["num_layers"], p["growth_rate"], p["bn_size"] * p["growth_rate"]
-    seen = layers * cin + k * layers * (layers - 1) // 2  # sum of each layer's input channels
-    # per layer: BN (2 x its input) + 1x1 conv (input x wide) + BN (2 x wide) + 3x3 conv (9 x wide x k)
-    return 7 * layers, seen * (2 + wide) + layers * (2 * wide + 9 * wide * k)
-
-
-def _transition(c: int | None, p: Params) -> tuple[int, int]:
-    cin = c or 0
-    return 4, 2 * cin + cin * max(1, int(cin * p["compression"]))
-
-
-def _fire(c: int | None, p: Params) -> tuple[int, int]:
-    s, e1, e3 = p["squeeze"], p["expand1x1"], p["expand3x3"]
-    return 6, (c or 0) * s + s + s * e1 + e1 + 9 * s * e3 + e3
-
-
-def _invres(c: int | None, p: Params) -> tuple[int, int]:
-    cin, out, t = c or 0, p["out_channels"], p["expand_ratio"]
-    hidden = int(round(cin * t))
-    expand = (3, cin * hidden + 2 * hidden) if t != 1 else (0, 0)
-    return 5 + expand[0], expand[1] + 11 * hidden + hidden * out + 2 * out
-
-
-def _se(c: int | None, p: Params) -> tuple[int, int]:
-    channels = c or 0
-    squeeze = max(1, channels // p["reduction"])
-    return 5, 2 * channels * squeeze + squeeze + channels
-
-
-def _batchnorm(c: int | None, p: Params) -> tuple[int, int]:
-    return 1, 2 * (c or 0) if p["affine"] else 0
-
-
-COSTS: dict[str, Cost] = {
-    "conv": _conv, "linear": _linear, "sepconv": _sepconv, "mlpconv": _mlpconv, "residual": _residual,
-    "bottleneck": _bottleneck, "inception": _inception, "denseblock": _denseblock,
-    "transition": _transition, "fire": _fire, "invres": _invres, "se": _se, "batchnorm": _batchnorm,
-    "gap": lambda c, p: (2, 0),
-}
-# Every other registered type is one parameter-free module (pooling, activations, dropout, noise,
-# lrn, flatten); tests/test_budget.py checks each formula against a block built on the meta device.
-_EXACT_MACS = {"conv", "linear"}  # the others' MACs are the upper bound described above
-
-
-def block_cost(type_name: str, in_channels: int | None, params: Params) -> tuple[int, int]:
-    """(leaf layers, parameter elements) of one instance; in_channels None: a lower bound of the leaves.
-    A block type's registry entry may carry its own formula (`cost`); else the table above."""
-    own = get_block(type_name).cost
-    return (own or COSTS.get(type_name, lambda c, p: (1, 0)))(in_channels, params)
+def instance_macs(cost: BlockCost, in_shape: Shape, out_shape: Shape) -> int:
+    """MACs per image: mac_weights (all parameters if unset) x max(input, output positions), a
+    position being one (h, w) of a (C, H, W) map; a flat (F,) vector is one position."""
+    positions = max(math.prod(in_shape[1:]), math.prod(out_shape[1:]))
+    return (cost.params if cost.mac_weights is None else cost.mac_weights) * positions
 
 
 # --- the checks ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SpecCost:
-    """What a spec costs by the formulas above (per image)."""
+    """What a spec costs by its blocks' formulas (per image)."""
 
     layers: int         # leaf-module calls after repeat
     params: int         # parameter elements (exact)
-    macs: int           # upper bound (exact when every block is conv/linear/parameter-free)
+    macs: int           # upper bound (exact when every block is linear, parameter-free or a
+                        # conv that keeps its map size)
     activations: int    # block output elements (exact)
 
     @property
@@ -253,8 +158,7 @@ def _layers_lower_bound(spec: NetworkSpec, budget: Budget) -> None:
     Every instance has at least one leaf, so afterwards the shape walk sees <= max_layers instances."""
     total = 0
     for index, block in enumerate(spec.blocks):
-        leaves, _ = block_cost(block.type, None, resolve_params(block))
-        total += leaves * block.repeat
+        total += block_cost(block.type, None, resolve_params(block)).layers * block.repeat
         if total > budget.max_layers:
             raise _refuse("leaf layers (after repeat)", "max_layers", total, budget.max_layers,
                           "lower 'repeat' or num_layers, or remove blocks", (index, block.type),
@@ -271,15 +175,9 @@ def spec_cost(spec: NetworkSpec, budget: Budget | None = None):
     plan = infer_shapes(spec)
     totals = dict(layers=0, params=0, macs=0, activations=0)
     for inst in plan.instances:
-        leaves, params = block_cost(inst.type, inst.in_shape[0], inst.params)
-        positions = max(math.prod(inst.in_shape[1:]), math.prod(inst.out_shape[1:]))  # 1 for flat
-        if inst.type == "conv":
-            macs = (params - inst.params["out_channels"] * inst.params["bias"]) * positions
-        elif inst.type == "linear":
-            macs = params - inst.params["out_features"] * inst.params["bias"]
-        else:
-            macs = params * positions
-        for key, value in (("layers", leaves), ("params", params), ("macs", macs),
+        cost = block_cost(inst.type, inst.in_shape[0], inst.params)
+        for key, value in (("layers", cost.layers), ("params", cost.params),
+                           ("macs", instance_macs(cost, inst.in_shape, inst.out_shape)),
                            ("activations", math.prod(inst.out_shape))):
             totals[key] += value
         _check_totals(totals, budget, (inst.block_index, inst.type))
@@ -320,5 +218,5 @@ def check_weights(spec: NetworkSpec, budget: Budget | None = None) -> SpecCost:
     return cost
 
 
-__all__ = ["Budget", "SpecCost", "COSTS", "block_cost", "current", "spec_cost", "check_spec",
+__all__ = ["Budget", "SpecCost", "block_cost", "instance_macs", "current", "spec_cost", "check_spec",
            "check_module", "check_weights"]

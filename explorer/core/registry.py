@@ -12,7 +12,9 @@ explorer.core.blocks (adding a block type touches that one file):
 - `role`: what interpretation code may assume about it (ROLES);
 - `export` and `export_support`: how it is written as standalone PyTorch source;
 - `classes_field`: the field that a new class count resizes (NetworkSpec.with_num_classes);
-- `kind`, `elementwise`, `cost`: how the architecture diff, memory tables and the budget see it.
+- `kind`, `elementwise`: how the architecture diff and memory tables see it;
+- `cost(in_channels, p)`: its closed-form BlockCost (leaf layers, parameters, MAC weights) that the
+  server's budget (explorer.core.budget) adds up before anything is traced or built.
 
 Shapes are per image: (C, H, W) for feature maps, (F,) for flat vectors.
 The registry fails loudly on duplicate names and on unknown names, families and roles.
@@ -23,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field as dataclass_field
+from typing import Any, Callable, Iterator, NamedTuple
 
 from explorer.core.spec import MAX_REPEAT, BlockSpec, SpecError, short_repr
 
@@ -177,6 +179,24 @@ ROLES: dict[str, str] = {
 ModuleSource = Callable[[Shape, Params, Any], str]
 
 
+class BlockCost(NamedTuple):
+    """One block instance's closed-form cost, per image (explorer.core.budget adds these up).
+
+    The budget's MACs for the instance are mac_weights x max(input positions, output positions),
+    positions being H*W of a (C, H, W) map and 1 for a flat (F,) vector."""
+
+    layers: int                      # leaf-module calls in one forward pass (a ReLU run twice counts 2)
+    params: int                      # parameter elements, bias included (exact)
+    mac_weights: int | None = None   # parameters that each do at most one multiply-accumulate per
+                                     # position; None: all of `params` (the upper bound composite
+                                     # blocks use: no inner map is larger than both ends)
+
+
+# (in_channels, params) -> BlockCost; in_channels None (before the shapes are walked) must give a
+# lower bound of the layers (>= 1) over every input; a plain (layers, params) tuple is accepted
+CostFn = Callable[[int | None, Params], tuple[int, ...]]
+
+
 @dataclass(frozen=True)
 class BlockDef:
     type: str                        # the name in spec JSON: short, lower case ("conv")
@@ -201,8 +221,9 @@ class BlockDef:
     classes_field: str | None = None  # the field giving the output count a new class count resizes
     kind: str = ""                   # coarse purpose the diff aligns on; "": the family when its members
                                      # are interchangeable, else the type ("conv" for sepconv)
-    cost: Callable[[int | None, Params], tuple[int, int]] | None = None
-    # the budget's (leaf layers, parameters) from (in_channels or None, params); None: its table there
+    cost: CostFn = dataclass_field(kw_only=True)  # required: the budget's BlockCost (see CostFn);
+    # no default: a parameter-free block of one leaf module says so with blocks._common.one_free_leaf.
+    # tests/test_budget.py checks every type's against the module it builds.
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -246,6 +267,8 @@ def register(block: BlockDef) -> BlockDef:
         raise ValueError(f"block type {block.type!r}: unknown role {block.role!r}; one of {', '.join(ROLES)}")
     if not block.short or not block.title:
         raise ValueError(f"block type {block.type!r} needs a title and a short name")
+    if not callable(block.cost):
+        raise ValueError(f"block type {block.type!r} needs a cost formula (BlockDef.cost) for the budget")
     if block.classes_field is not None and block.classes_field not in {f.name for f in block.fields}:
         raise ValueError(f"block type {block.type!r}: classes_field {block.classes_field!r} is not one of its fields")
     REGISTRY[block.type] = block

@@ -1,5 +1,6 @@
 """Shared by the block families: sliding-window arithmetic, channel checks, number formatting,
-the fields several block types take (with their UI labels) and source text for exported code.
+the fields several block types take (with their UI labels), source text for exported code and the
+budget cost of a parameter-free one-module block (`one_free_leaf`).
 
 The window formula is the one every course teaches (cs231n): W2 = (W1 - F + 2P)/S + 1, with
 the effective kernel F = D*(K-1) + 1 under dilation D. PyTorch floors the division (or ceils
@@ -8,7 +9,7 @@ it with ceil_mode, never starting a window in the right padding).
 
 from __future__ import annotations
 
-from explorer.core.registry import Field, Shape, ShapeProblem, Warn
+from explorer.core.registry import BlockCost, Field, Params, Shape, ShapeProblem, Warn
 
 
 def spatial(shape: Shape, block: str) -> tuple[int, int, int]:
@@ -83,6 +84,12 @@ def check_divisible(channels: int, groups: int, what: str) -> None:
 
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def one_free_leaf(in_channels: int | None, p: Params) -> BlockCost:
+    """BlockDef.cost of a block that builds one parameter-free leaf module (pooling, activations,
+    dropout, noise, lrn, flatten): 1 layer, 0 parameters, 0 MACs, whatever the input."""
+    return BlockCost(1, 0)
 
 
 def n(value: int) -> str:

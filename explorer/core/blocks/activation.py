@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from explorer.core.blocks._common import one_free_leaf
 from explorer.core.registry import BlockDef, Field, register
 
 # (type, title, formula, builder, fields, description)
@@ -39,5 +40,5 @@ for _type, _title, _text, _builder, _fields, _desc in _ACTIVATIONS:
         output_shape=lambda s, p, warn: s,
         build=(lambda b: lambda s, p: b(p))(_builder),
         formula=(lambda t: lambda i, o, p: f"{t}; no params")(_text),
-        input_kind="any", elementwise=True, short=_type.upper(), role="activation",
+        input_kind="any", elementwise=True, short=_type.upper(), role="activation", cost=one_free_leaf,
     ))

@@ -7,7 +7,8 @@ from torch import nn
 from explorer.core.blocks._common import (check_divisible, conv_params_text, f_bias, f_kernel, f_norm,
                                           f_out_channels, f_padding, f_stride, padding_source, padding_value,
                                           spatial, window, window_formula)
-from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, ShapeProblem, Warn, register
+from explorer.core.registry import (BlockCost, BlockDef, Branches, Field, Params, Shape, ShapeProblem, Warn,
+                                    register)
 
 
 # conv ----------------------------------------------------------------------------------------
@@ -34,6 +35,12 @@ def _conv_formula(i: Shape, o: Shape, p: Params) -> str:
     return f"size {size}; params {params}{extra}"
 
 
+def _conv_cost(c: int | None, p: Params) -> BlockCost:
+    """One Conv2d: (C_in/groups) x F^2 x K weights (each one MAC per position) + K biases."""
+    weights = ((c or 0) // p["groups"]) * p["kernel"] ** 2 * p["out_channels"]
+    return BlockCost(1, weights + p["out_channels"] * p["bias"], mac_weights=weights)
+
+
 def _conv_label(i: Shape, o: Shape, p: Params) -> str:
     return f"CONV{p['kernel']}-{p['out_channels']}"
 
@@ -57,7 +64,7 @@ register(BlockDef(
                   "input channels makes a depthwise conv)", min=1, max=65536),
             f_bias()),
     output_shape=_conv_out, build=_conv_build, formula=_conv_formula, memtable_label=_conv_label,
-    short="CONV", role="feature", export=_conv_source,
+    short="CONV", role="feature", export=_conv_source, cost=_conv_cost,
     classes_field="out_channels",  # a 1x1 conv as the classifier (NIN, SqueezeNet)
 ))
 
@@ -89,6 +96,15 @@ def _sep_out(shape: Shape, p: Params, warn: Warn) -> Shape:
     return (p["out_channels"], window(h, **args), window(w, **args))
 
 
+def _sep_cost(c: int | None, p: Params) -> BlockCost:
+    """6 leaves (2 convs, 2 BN or Identity, 2 ReLU); depthwise F^2 x C + pointwise C x K weights,
+    each conv with a bias without norm, else 2 BN parameters per channel."""
+    cin, cout, norm = c or 0, p["out_channels"], p["norm"]
+    depthwise = p["kernel"] ** 2 * cin + (0 if norm else cin)
+    pointwise = cin * cout + (0 if norm else cout)
+    return BlockCost(6, depthwise + pointwise + (2 * cin + 2 * cout if norm else 0))
+
+
 def _sep_formula(i: Shape, o: Shape, p: Params) -> str:
     c, k, out = i[0], p["kernel"], p["out_channels"]
     dw, pw, full = k * k * c, c * out, k * k * c * out
@@ -104,7 +120,7 @@ register(BlockDef(
             f_norm("batch norm after each conv (convs then have no bias)")),
     output_shape=_sep_out,
     build=lambda s, p: SeparableConv(s[0], p["out_channels"], p["kernel"], p["stride"], p["padding"], p["norm"]),
-    formula=_sep_formula,
+    formula=_sep_formula, cost=_sep_cost,
     short="SEPCONV", role="feature", kind="conv",
     memtable_label=lambda i, o, p: f"SEPCONV{p['kernel']}-{p['out_channels']}",
     export=lambda i, p, m: (f"SeparableConv({i[0]}, {p['out_channels']}, {p['kernel']}, {p['stride']}, "
@@ -142,6 +158,16 @@ def _mlp_out(shape: Shape, p: Params, warn: Warn) -> Shape:
     return (p["channels"][-1], window(h, **args), window(w, **args))
 
 
+def _mlp_cost(c: int | None, p: Params) -> BlockCost:
+    """A conv + ReLU per width: the first FxF, the rest 1x1, each with a bias."""
+    prev, total = c or 0, 0
+    for i, width in enumerate(p["channels"]):
+        k = p["kernel"] if i == 0 else 1
+        total += prev * width * k * k + width
+        prev = width
+    return BlockCost(2 * len(p["channels"]), total)
+
+
 def _mlp_formula(i: Shape, o: Shape, p: Params) -> str:
     chans = p["channels"]
     k = p["kernel"]
@@ -157,7 +183,7 @@ register(BlockDef(
                   min=1, max=65536, label="Channels per conv"), f_kernel(5), f_stride(), f_padding(2)),
     output_shape=_mlp_out,
     build=lambda s, p: MLPConv(s[0], p["channels"], p["kernel"], p["stride"], p["padding"]),
-    formula=_mlp_formula,
+    formula=_mlp_formula, cost=_mlp_cost,
     short="MLPCONV", role="feature", kind="conv",
     memtable_label=lambda i, o, p: f"MLPCONV{p['kernel']}-{p['channels'][-1]}",
     export=lambda i, p, m: (f"MLPConv({i[0]}, {p['channels']}, {p['kernel']}, {p['stride']}, "

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from explorer.core.blocks._common import spatial, window
-from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
+from explorer.core.registry import BlockCost, BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 class DenseLayer(nn.Module):
@@ -73,6 +73,21 @@ def _transition_out(shape: Shape, p: Params, warn: Warn) -> Shape:
             window(w, 2, 2, 0, what="window", warn=warn))
 
 
+def _dense_cost(c: int | None, p: Params) -> BlockCost:
+    """7 leaves a layer (BN, ReLU, 1x1 conv, BN, ReLU, 3x3 conv, dropout or Identity); layer j
+    sees C_in + j*k channels."""
+    cin, layers, k, wide = c or 0, p["num_layers"], p["growth_rate"], p["bn_size"] * p["growth_rate"]
+    seen = layers * cin + k * layers * (layers - 1) // 2  # sum of each layer's input channels
+    # per layer: BN (2 x its input) + 1x1 conv (input x wide) + BN (2 x wide) + 3x3 conv (9 x wide x k)
+    return BlockCost(7 * layers, seen * (2 + wide) + layers * (2 * wide + 9 * wide * k))
+
+
+def _transition_cost(c: int | None, p: Params) -> BlockCost:
+    """BN (2 per input channel), ReLU, a bias-free 1x1 conv, the 2x2 pool: 4 leaves."""
+    cin = c or 0
+    return BlockCost(4, 2 * cin + cin * _transition_channels(cin, p))
+
+
 def _dense_branches(i: Shape, o: Shape, p: Params) -> Branches:
     k, n = p["growth_rate"], p["num_layers"]
     layers = tuple(f"layer {j + 1}: BN-ReLU-1x1-BN-ReLU-3x3 → +{k}" for j in range(min(n, 4)))
@@ -94,7 +109,7 @@ register(BlockDef(
     build=lambda s, p: DenseBlock(s[0], p["num_layers"], p["growth_rate"], p["bn_size"], p["drop_rate"]),
     formula=lambda i, o, p: f"{i[0]} + {p['num_layers']}*{p['growth_rate']} = {o[0]} channels",
     memtable_label=lambda i, o, p: f"DENSE{p['num_layers']}-{o[0]}",
-    branches=_dense_branches, short="DENSE", role="feature",
+    branches=_dense_branches, short="DENSE", role="feature", cost=_dense_cost,
     export=lambda i, p, m: (f"DenseBlock({i[0]}, {p['num_layers']}, {p['growth_rate']}, {p['bn_size']}, "
                             f"{p['drop_rate']})"),
     export_support=(DenseLayer, DenseBlock),
@@ -110,6 +125,7 @@ register(BlockDef(
     build=lambda s, p: Transition(s[0], _transition_channels(s[0], p)),
     formula=lambda i, o, p: f"1x1 conv {i[0]} -> {o[0]}, avgpool 2: {i[1]} -> {o[1]}",
     memtable_label=lambda i, o, p: f"TRANSITION-{o[0]}", short="TRANSITION", role="feature",
+    cost=_transition_cost,
     export=lambda i, p, m: f"Transition({i[0]}, {_transition_channels(i[0], p)})", export_support=(Transition,),
     branches=lambda i, o, p: Branches(paths=(("BN", "ReLU", f"1x1 conv → {o[0]}", "2x2 avg pool"),), merge=""),
 ))

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from explorer.core.blocks._common import f_norm, spatial
-from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
+from explorer.core.registry import BlockCost, BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 class ConvNormReLU(nn.Module):
@@ -54,6 +54,17 @@ def _out(shape: Shape, p: Params, warn: Warn) -> Shape:
     return (p["ch1x1"] + p["ch3x3"] + p["ch5x5"] + p["pool_proj"], h, w)
 
 
+def _cost(c: int | None, p: Params) -> BlockCost:
+    """Six conv (+ BN) + ReLU units and the pool (19 leaves: the units have a BN or an Identity)."""
+    cin, k, extra = c or 0, p["branch3_kernel"], 2 if p["norm"] else 1  # BN: 2 per channel, else a bias
+
+    def cnr(i: int, o: int, kernel: int) -> int:  # conv (+ BN) + ReLU
+        return i * o * kernel * kernel + extra * o
+    params = (cnr(cin, p["ch1x1"], 1) + cnr(cin, p["ch3x3red"], 1) + cnr(p["ch3x3red"], p["ch3x3"], 3)
+              + cnr(cin, p["ch5x5red"], 1) + cnr(p["ch5x5red"], p["ch5x5"], k) + cnr(cin, p["pool_proj"], 1))
+    return BlockCost(19, params)
+
+
 def _formula(i: Shape, o: Shape, p: Params) -> str:
     k = p["branch3_kernel"]
     return (f"concat[1x1-{p['ch1x1']} | 1x1-{p['ch3x3red']} -> 3x3-{p['ch3x3']} | "
@@ -87,7 +98,7 @@ register(BlockDef(
     build=lambda s, p: Inception(s[0], *(p[k] for k in _NAMES), branch3_kernel=p["branch3_kernel"], norm=p["norm"]),
     formula=_formula,
     memtable_label=lambda i, o, p: f"INCEPTION-{o[0]}",
-    branches=_branches, short="INCEPTION", role="feature",
+    branches=_branches, short="INCEPTION", role="feature", cost=_cost,
     export=lambda i, p, m: (f"Inception({i[0]}, {', '.join(str(p[k]) for k in _NAMES)}, "
                             f"branch3_kernel={p['branch3_kernel']}, norm={p['norm']})"),
     export_support=(ConvNormReLU, Inception),

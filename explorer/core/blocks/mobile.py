@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from explorer.core.blocks._common import f_out_channels, spatial, window
-from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
+from explorer.core.registry import BlockCost, BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 class Fire(nn.Module):
@@ -29,6 +29,12 @@ class Fire(nn.Module):
                           self.expand3x3_activation(self.expand3x3(x))], 1)
 
 
+def _fire_cost(c: int | None, p: Params) -> BlockCost:
+    """3 convs with biases (1x1 squeeze, 1x1 and 3x3 expands) + 3 ReLU."""
+    s, e1, e3 = p["squeeze"], p["expand1x1"], p["expand3x3"]
+    return BlockCost(6, (c or 0) * s + s + s * e1 + e1 + 9 * s * e3 + e3)
+
+
 register(BlockDef(
     type="fire", title="Fire (SqueezeNet)", family="composite",
     description="SqueezeNet: a 1x1 'squeeze' conv to few channels, then parallel 1x1 and 3x3 "
@@ -43,7 +49,7 @@ register(BlockDef(
                                              (f"3x3 expand → {p['expand3x3']}", "ReLU")), merge="concat"),
     formula=lambda i, o, p: (f"squeeze 1x1-{p['squeeze']}, expand [1x1-{p['expand1x1']} | "
                              f"3x3-{p['expand3x3']}] = {o[0]} channels"),
-    memtable_label=lambda i, o, p: f"FIRE-{o[0]}", short="FIRE", role="feature",
+    memtable_label=lambda i, o, p: f"FIRE-{o[0]}", short="FIRE", role="feature", cost=_fire_cost,
     export=lambda i, p, m: f"Fire({i[0]}, {p['squeeze']}, {p['expand1x1']}, {p['expand3x3']})",
     export_support=(Fire,),
 ))
@@ -88,6 +94,15 @@ def _invres_formula(i: Shape, o: Shape, p: Params) -> str:
     return f"1x1 {i[0]}->{hidden}, depthwise 3x3 /{p['stride']}, 1x1 {hidden}->{o[0]} (linear){res}"
 
 
+def _invres_cost(c: int | None, p: Params) -> BlockCost:
+    """[1x1 expand conv, BN, ReLU6 when t != 1] + 3x3 depthwise conv, BN, ReLU6 (9 hidden + 2 BN
+    per hidden channel) + 1x1 projection conv, BN; every conv bias-free."""
+    cin, out, t = c or 0, p["out_channels"], p["expand_ratio"]
+    hidden = int(round(cin * t))
+    expand = (3, cin * hidden + 2 * hidden) if t != 1 else (0, 0)
+    return BlockCost(5 + expand[0], expand[1] + 11 * hidden + hidden * out + 2 * out)
+
+
 register(BlockDef(
     type="invres", title="Inverted residual (MobileNetV2)", family="composite",
     description="MobileNetV2: expand the channels t-fold with a 1x1 conv, filter each channel with "
@@ -100,7 +115,7 @@ register(BlockDef(
     output_shape=_invres_out,
     build=lambda s, p: InvertedResidual(s[0], p["out_channels"], p["stride"], p["expand_ratio"]),
     formula=_invres_formula,
-    memtable_label=lambda i, o, p: f"INVRES-{o[0]}", short="INVRES", role="feature",
+    memtable_label=lambda i, o, p: f"INVRES-{o[0]}", short="INVRES", role="feature", cost=_invres_cost,
     export=lambda i, p, m: f"InvertedResidual({i[0]}, {p['out_channels']}, {p['stride']}, {p['expand_ratio']})",
     export_support=(ConvNormAct, InvertedResidual),
     branches=lambda i, o, p: Branches(
@@ -132,6 +147,13 @@ def _squeeze(c: int, p: Params) -> int:
     return max(1, c // p["reduction"])
 
 
+def _se_cost(c: int | None, p: Params) -> BlockCost:
+    """Pool, 2 1x1 convs with biases (C -> squeeze -> C), ReLU, sigmoid: 5 leaves."""
+    channels = c or 0
+    squeeze = _squeeze(channels, p)
+    return BlockCost(5, 2 * channels * squeeze + squeeze + channels)
+
+
 register(BlockDef(
     type="se", title="Squeeze-excitation", family="composite",
     description="Squeeze-and-Excitation: global average pool, a small bottleneck MLP (ReLU, then "
@@ -143,7 +165,7 @@ register(BlockDef(
     formula=lambda i, o, p: (f"pool, FC {i[0]}->{_squeeze(i[0], p)}, ReLU, FC ->{i[0]}, sigmoid, scale; "
                              f"params 2*{i[0]}*{_squeeze(i[0], p)} + {i[0] + _squeeze(i[0], p)} = "
                              f"{2 * i[0] * _squeeze(i[0], p) + i[0] + _squeeze(i[0], p):,}"),
-    memtable_label=lambda i, o, p: f"SE-{o[0]}", short="SE", role="feature",
+    memtable_label=lambda i, o, p: f"SE-{o[0]}", short="SE", role="feature", cost=_se_cost,
     export=lambda i, p, m: f"SqueezeExcitation({i[0]}, {_squeeze(i[0], p)})", export_support=(SqueezeExcitation,),
     branches=lambda i, o, p: Branches(paths=(("global avg pool", f"FC → {_squeeze(i[0], p)}", "ReLU",
                                               f"FC → {i[0]}", "sigmoid"), ()), merge="×"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from explorer.core.blocks._common import spatial
-from explorer.core.registry import BlockDef, Field, Params, Shape, Warn, register
+from explorer.core.blocks._common import one_free_leaf, spatial
+from explorer.core.registry import BlockCost, BlockDef, Field, Params, Shape, Warn, register
 
 
 def _bn_build(shape: Shape, p: Params) -> nn.Module:
@@ -29,6 +29,7 @@ register(BlockDef(
     formula=lambda i, o, p: (f"params 2*{i[0]} = {2 * i[0]:,} (gamma, beta)" if p["affine"] else "no params")
     + f"; buffers 2*{i[0]} running mean/var",
     input_kind="any", elementwise=True, short="BATCHNORM", role="norm",
+    cost=lambda c, p: BlockCost(1, 2 * (c or 0) if p["affine"] else 0),  # gamma, beta per channel
 ))
 
 
@@ -48,5 +49,5 @@ register(BlockDef(
     output_shape=_lrn_out,
     build=lambda s, p: nn.LocalResponseNorm(p["size"], alpha=p["alpha"], beta=p["beta"], k=p["k"]),
     formula=lambda i, o, p: f"across {p['size']} channels; no params",
-    elementwise=True, short="LRN", role="norm",
+    elementwise=True, short="LRN", role="norm", cost=one_free_leaf,
 ))

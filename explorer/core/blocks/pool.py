@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from explorer.core.blocks._common import f_kernel, spatial, window, window_formula
-from explorer.core.registry import BlockDef, Field, Params, Shape, Warn, register
+from explorer.core.blocks._common import f_kernel, one_free_leaf, spatial, window, window_formula
+from explorer.core.registry import BlockCost, BlockDef, Field, Params, Shape, Warn, register
 
 _POOL_FIELDS = (
     f_kernel(2, "window size F (F x F)"),
@@ -44,7 +44,7 @@ register(BlockDef(
     description="Keeps the largest value in each FxF window; no parameters. F=2, S=2 halves the size.",
     fields=_POOL_FIELDS, output_shape=_pool_out("maxpool"),
     build=lambda s, p: nn.MaxPool2d(p["kernel"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"]),
-    formula=_pool_formula, short="POOL", role="pool",
+    formula=_pool_formula, short="POOL", role="pool", cost=one_free_leaf,
     memtable_label=lambda i, o, p: f"POOL{p['kernel']}",
 ))
 
@@ -53,7 +53,7 @@ register(BlockDef(
     description="Averages each FxF window (LeNet's subsampling); no parameters.",
     fields=_POOL_FIELDS, output_shape=_pool_out("avgpool"),
     build=lambda s, p: nn.AvgPool2d(p["kernel"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"]),
-    formula=_pool_formula, short="AVGPOOL", role="pool",
+    formula=_pool_formula, short="AVGPOOL", role="pool", cost=one_free_leaf,
     memtable_label=lambda i, o, p: f"AVGPOOL{p['kernel']}",
     export=lambda i, p, m: (f"nn.AvgPool2d(kernel_size={m.kernel_size}, stride={m.stride}, "  # its repr leaves
                             f"padding={m.padding}, ceil_mode={m.ceil_mode})"),             # ceil_mode out
@@ -80,6 +80,7 @@ register(BlockDef(
     build=lambda s, p: GlobalAvgPool(),
     formula=lambda i, o, p: f"mean over {i[1]}x{i[2]} per channel -> {o[0]} values; no params",
     short="GAP", role="adaptive_pool", export=lambda i, p, m: "GlobalAvgPool()", export_support=(GlobalAvgPool,),
+    cost=lambda c, p: BlockCost(2, 0),  # AdaptiveAvgPool2d + Flatten, no parameters
 ))
 
 
@@ -102,6 +103,6 @@ register(BlockDef(
     output_shape=_adaptive_out,
     build=lambda s, p: nn.AdaptiveAvgPool2d(p["output_size"]),
     formula=lambda i, o, p: f"{i[1]}x{i[2]} -> {o[1]}x{o[2]} by averaging adaptive windows; no params",
-    short="ADAPTIVEPOOL", role="adaptive_pool", elementwise=keeps_size,
+    short="ADAPTIVEPOOL", role="adaptive_pool", elementwise=keeps_size, cost=one_free_leaf,
     memtable_label=lambda i, o, p: f"ADAPTIVEPOOL{p['output_size']}",
 ))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from explorer.core.blocks._common import spatial
+from explorer.core.blocks._common import one_free_leaf, spatial
 from explorer.core.registry import BlockDef, Field, Params, Shape, Warn, register
 
 _P = Field("p", "float", 0.5, "probability of zeroing each unit in training (0.5 is common)", min=0.0, max=0.99,
@@ -18,7 +18,7 @@ register(BlockDef(
                 "1/(1-p); does nothing at test time.",
     fields=(_P,), output_shape=lambda s, p, warn: s, build=lambda s, p: nn.Dropout(p["p"]),
     formula=lambda i, o, p: f"p = {p['p']:g}; no params", input_kind="any", elementwise=True,
-    short="DROPOUT", role="identity_in_eval",
+    short="DROPOUT", role="identity_in_eval", cost=one_free_leaf,
 ))
 
 
@@ -33,7 +33,7 @@ register(BlockDef(
                 "are correlated, so dropping single pixels does little).",
     fields=(_P,), output_shape=_d2_out, build=lambda s, p: nn.Dropout2d(p["p"]),
     formula=lambda i, o, p: f"p = {p['p']:g} per channel; no params", elementwise=True,
-    short="DROPOUT2D", role="identity_in_eval",
+    short="DROPOUT2D", role="identity_in_eval", cost=one_free_leaf,
 ))
 
 
@@ -60,6 +60,6 @@ register(BlockDef(
                   label="Noise std"),),
     output_shape=lambda s, p, warn: s, build=lambda s, p: GaussianNoise(p["std"]),
     formula=lambda i, o, p: f"x + N(0, {p['std']:g}^2); no params", input_kind="any", elementwise=True,
-    short="NOISE", role="identity_in_eval",
+    short="NOISE", role="identity_in_eval", cost=one_free_leaf,
     export=lambda i, p, m: f"GaussianNoise({p['std']})", export_support=(GaussianNoise,),
 ))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from explorer.core.blocks._common import check_divisible, f_out_channels, spatial, window
-from explorer.core.registry import BlockDef, Branches, Field, Params, Shape, Warn, register
+from explorer.core.registry import BlockCost, BlockDef, Branches, Field, Params, Shape, Warn, register
 
 
 def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
@@ -72,6 +72,29 @@ def _mid(p: Params) -> int:
     return p["mid_channels"] or max(1, p["out_channels"] // 4)
 
 
+def _shortcut_cost(c: int | None, out: int, stride: int) -> tuple[int, int]:
+    """(leaves, params) of the 1x1 conv + BN shortcut: none when the shape is kept, and left out
+    when the input channels are unknown (c None: the lower bound of the leaves)."""
+    if c is None or (stride == 1 and c == out):
+        return 0, 0
+    return 2, c * out + 2 * out
+
+
+def _residual_cost(c: int | None, p: Params) -> BlockCost:
+    """2 bias-free 3x3 convs + 2 BN + a ReLU run twice (6 leaves), plus the shortcut."""
+    cin, out = c or 0, p["out_channels"]
+    leaves, params = _shortcut_cost(c, out, p["stride"])
+    return BlockCost(6 + leaves, params + 9 * cin * out + 9 * out * out + 4 * out)
+
+
+def _bottleneck_cost(c: int | None, p: Params) -> BlockCost:
+    """1x1, grouped 3x3, 1x1 bias-free convs + 3 BN + a ReLU run three times (9 leaves), plus the shortcut."""
+    cin, out, mid = c or 0, p["out_channels"], _mid(p)
+    leaves, params = _shortcut_cost(c, out, p["stride"])
+    convs = cin * mid + 9 * mid * (mid // p["groups"]) + mid * out
+    return BlockCost(9 + leaves, params + convs + 4 * mid + 2 * out)
+
+
 def _shortcut_path(i: Shape, p: Params) -> tuple[str, ...]:
     """The shortcut as drawn: the identity (an empty path) or its 1x1 projection."""
     if p["stride"] == 1 and i[0] == p["out_channels"]:
@@ -110,7 +133,7 @@ register(BlockDef(
     build=lambda s, p: BasicResidual(s[0], p["out_channels"], p["stride"]),
     formula=lambda i, o, p: f"relu(F(x) + x), F = 2x conv3x3-{p['out_channels']} + BN; {_shortcut_text(i, p)}",
     memtable_label=lambda i, o, p: f"RES-{p['out_channels']}",
-    branches=_residual_branches, short="RES", role="feature",
+    branches=_residual_branches, short="RES", role="feature", cost=_residual_cost,
     export=lambda i, p, m: f"BasicResidual({i[0]}, {p['out_channels']}, stride={p['stride']})",
     export_support=(_shortcut, BasicResidual),
 ))
@@ -131,7 +154,7 @@ register(BlockDef(
                              f"{'/g' + str(p['groups']) if p['groups'] > 1 else ''}, 1x1-{p['out_channels']} "
                              f"+ BN; {_shortcut_text(i, p)}"),
     memtable_label=lambda i, o, p: f"BOTTLENECK-{p['out_channels']}",
-    branches=_bottleneck_branches, short="BOTTLENECK", role="feature",
+    branches=_bottleneck_branches, short="BOTTLENECK", role="feature", cost=_bottleneck_cost,
     export=lambda i, p, m: (f"BottleneckResidual({i[0]}, {p['out_channels']}, {_mid(p)}, stride={p['stride']}, "
                             f"groups={p['groups']})"),
     export_support=(_shortcut, BottleneckResidual),
