@@ -27,7 +27,8 @@ from explorer.interpret.images import should_invert, EXTENSIONS, MAX_UPLOAD_BYTE
 from explorer.errors import UserError
 from explorer.core.spec import NetworkSpec
 from explorer.training.checkpoint import RunData
-from explorer.training.runs import RunRecord, list_runs, runs_root
+from explorer.training.runs import RunRecord, list_runs
+from explorer.training.status import parse_run_name
 from explorer.text import markdown_plain
 from ui import state
 
@@ -67,8 +68,7 @@ class Picture:
 
 
 # --- sources ---------------------------------------------------------------------------------------
-def runs_dir() -> Path:
-    return runs_root(st.session_state.get(state.RUNS_DIR)).resolve()
+runs_dir = state.runs_dir   # the one resolver every page uses (explorer.training.runs.runs_root)
 
 
 def inspectable_runs(records: list[RunRecord] | None = None) -> list[RunRecord]:
@@ -89,7 +89,7 @@ def _unreadable_note(records: list[RunRecord]) -> None:
 def _run_label(r: RunRecord) -> str:
     acc = "" if r.best_val_acc is None else f" · {100 * r.best_val_acc:.1f}% val"
     status = "" if r.status == "completed" else f" · {r.status}"
-    return f"{r.name} on {r.dataset}{acc}{status} ({r.path.name[:15]})"
+    return f"{r.name} on {r.dataset}{acc}{status} ({parse_run_name(r.path.name).started or r.path.name})"
 
 
 def _macs(spec: NetworkSpec) -> int:

@@ -241,3 +241,18 @@ def sync_url() -> None:
         return
     if st.query_params.get(QUERY_KEY) != token:
         st.query_params[QUERY_KEY] = token
+# Train page widgets (ui.train_views): every key it draws, spelled here
+W_TRAIN_LAUNCH = "b.train"         # widget: the Train button
+W_TRAIN_CANCEL = "b.cancel."       # widget key prefix: a run card's Cancel button (b.cancel.<run folder>)
+W_TRAIN_XAXIS = W_TRAIN + "xaxis"  # widget: epochs or optimizer steps on the curves' x axis
+W_TRAIN_RUNS = W_TRAIN + "runs."   # widget key prefix: the runs table (w.tr.runs.<digest of its rows>)
+W_TRAIN_FIGURE = "fig.train"       # widget: the live curves chart
+
+
+def runs_dir():
+    """Where this session's runs live, as an absolute path: the session's override (RUNS_DIR, set
+    by tests) else $CNN_EXPLORER_RUNS else ./runs, all decided by explorer.training.runs.runs_root.
+    The Train, Compare, Inspect and Sweep pages all ask here, so they always list the same folder."""
+    from explorer.training.runs import runs_root
+
+    return runs_root(st.session_state.get(RUNS_DIR)).resolve()

@@ -460,7 +460,7 @@ def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0):
     from explorer.data import load_dataset
     from explorer.training.adapt import adapt_spec
     from explorer.training.checkpoint import RunData
-    from explorer.training.loop import _fit_images
+    from explorer.training.prepare import fit_images as _fit_images
 
     ds = load_dataset(dataset, download=False, seed=seed)
     info = ds.info
