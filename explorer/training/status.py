@@ -3,7 +3,7 @@ curves, and which runs a new visitor sees first. The Train, Compare and Inspect 
 ask here; ui/ only draws the answers.
 
 Owns: parsing run-folder names (runs.new_run_dir writes them: YYYYmmdd-HHMMSS-<slug>-<hex>), the
-run label ('twoconv · digits · lr 0.05 · 03:15:02'), the status a list shows (the queue's word
+run label ('twoconv · digits · lr 0.05 · 03:15:02 #3fa2'), the status a list shows (the queue's word
 first, then the run's own end event, then its folder: running or interrupted), the diagnosis of a
 finished run's curves (overfit check, bias against variance) and the default selection.
 """
@@ -64,10 +64,12 @@ def _whole(value: Any, default: int = 0) -> int:
 
 
 def run_label(run_dir: Path) -> str:
-    """'twoconv · digits · lr 0.05 · 03:15:02': network, dataset, learning rate, start time."""
+    """'twoconv · digits · lr 0.05 · 03:15:02 #3fa2': network, dataset, learning rate, start time
+    and the folder's suffix (two runs launched in the same second with the same settings differ)."""
     run_dir = Path(run_dir)
     spec, cfg = json_object(run_dir / "spec.json"), json_object(run_dir / "config.json")
-    when = parse_run_name(run_dir.name).time or run_dir.name
+    name = parse_run_name(run_dir.name)
+    when = f"{name.time}" + (f" #{name.suffix[:4]}" if name.suffix else "") if name.time else run_dir.name
     lr = cfg.get("lr")
     return " · ".join([str(spec.get("name", run_dir.name))[:80], str(cfg.get("dataset", "?"))[:40]]
                       + ([f"lr {lr:g}"] if isinstance(lr, (int, float)) and not isinstance(lr, bool) else [])
