@@ -273,3 +273,15 @@ def test_every_command_and_page_resolves_the_runs_folder_alike(tmp_path, monkeyp
                  "--format", "json"]) == 0
     assert Path(json.loads(capsys.readouterr().out)["run_dir"]).parent == tmp_path
     assert main(["runs", "--format", "json"]) == 0 and len(json.loads(capsys.readouterr().out)) == 1
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_run_records_the_plans_bf16_memory_and_stays_near_it(tmp_path):
+    from explorer.training.plan import plan_run
+
+    spec, cfg = explorer.load_preset("twoconv"), TrainConfig(dataset="digits", epochs=1, device="cuda")
+    plan = plan_run(spec, cfg)
+    assert (plan.device, plan.dtype, plan.channels_last) == ("cuda", "bfloat16", True)
+    summary = train(spec, cfg, tmp_path / "run")
+    assert summary["status"] == "completed" and summary["predicted_train_memory_bytes"] == plan.memory_bytes
+    assert events(tmp_path / "run", "start")[0]["predicted_train_memory_bytes"] == plan.memory_bytes

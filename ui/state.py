@@ -45,7 +45,7 @@ W_DIAGRAM = "w.diagram."       # widget key prefix of the Build page's diagram t
 W_BATCH, W_DTYPE, W_OPTIMIZER = "w.batch", "w.dtype", "w.optimizer"
 # Train page (ui.train_views)
 TRAIN_CONFIG = "train_config"      # TrainConfig: the settings the Train page edits
-TRAIN_SELECTED = "train_selected"  # list[str]: run directory names whose curves are overlaid
+TRAIN_SELECTED = "train_selected"  # list[str] | None: runs whose curves and cards show (None: not picked yet)
 TRAIN_CURRENT = "train_current"    # str | None: the run this session launched last
 TRAIN_EVENTS = "train_events"      # dict[str, RunCurves]: metrics read so far, per run
 TRAIN_OFFSETS = "train_offsets"    # dict[str, int]: byte offset in each run's metrics.jsonl

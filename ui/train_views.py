@@ -277,6 +277,11 @@ class Preflight:
         """Predicted training memory (bytes): the number the run records in its start event."""
         return None if self.plan is None else self.plan.memory_bytes
 
+    @property
+    def params(self) -> int | None:
+        """Parameters of the network fitted to the dataset (the challenge page's budget check)."""
+        return None if self.plan is None else self.plan.params
+
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _plan(spec_json: str, cfg_json: str, cuda: bool) -> RunPlan:

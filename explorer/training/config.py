@@ -50,7 +50,7 @@ def _adamw(params: list, cfg: "TrainConfig"):
 # SGD with momentum keeps one velocity buffer, Adam/AdamW two moments, plain SGD none
 OPTIMIZER_TABLE: tuple[Optimizer, ...] = (
     Optimizer("sgd", "SGD with momentum", 1, _sgd),
-    Optimizer("sgd-plain", "Plain SGD (no momentum)", 0, None),
+    Optimizer("sgd-plain", "Plain SGD", 0, None),
     Optimizer("adam", "Adam", 2, _adam),
     Optimizer("adamw", "AdamW", 2, _adamw),
 )
