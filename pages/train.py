@@ -1,17 +1,20 @@
 """Train page: pick a dataset and hyperparameters, launch the current network, watch it learn.
 
 Data flow: the NetworkSpec from the Build page (ui.state) + the TrainConfig edited in the sidebar
--> a check before launch (the network adapted to the dataset, or a message saying what to
-change) -> the shared job queue starts a `python -m explorer train` process -> its
-metrics.jsonl is polled about once a second by a fragment (progress, live curves, warnings)
--> the run list; selected runs are overlaid. Everything drawn lives in ui.train_views.
+-> the run's plan (explorer.training.plan: the network adapted to the dataset, device, precision,
+predicted memory, or a message saying what to change) -> the shared job queue starts a
+`python -m explorer train` process -> its metrics.jsonl is polled about once a second by a
+fragment -> the selected runs' curves (near the top, in view while a run trains) and cards ->
+where the weights start from (ui.transfer_views: a run or weights file, what to freeze) ->
+how the network was fitted and the warnings -> the run list. Everything drawn lives in
+ui.train_views.
 """
 
 import streamlit as st
 
 from ui import state, views
 from ui import train_views as tv
-from ui import transfer_views as trv  # [transfer]
+from ui import transfer_views as trv
 
 state.init()
 tv.init()
@@ -26,13 +29,15 @@ with views.guarded("the page"):
     jobs = handle.jobs()
     tv.header(spec, cfg, jobs, handle)
     check = tv.preflight(spec, cfg)
-    tv.preflight_view(spec, cfg, check)
-    trv.panel(spec, cfg)  # [transfer] start from trained weights; the course's table
-    tv.launch_button(check)
-    live, runs = st.container(), st.container()
+    tv.preflight_view(spec, cfg, check)          # one line and the Train button
+    live, transfer, notes, runs = st.container(), st.container(), st.container(), st.container()
     with runs:  # first, so a change of selection reaches the live panel in the same run
         tv.runs_table(jobs)
     with live:
         tv.live_panel(handle)
+    with transfer:  # start from trained weights; the course's table (collapsed until used)
+        trv.panel(spec, cfg)
+    with notes:
+        tv.preflight_notes(check)
 
 state.sync_url()

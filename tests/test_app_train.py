@@ -1,7 +1,8 @@
 """AppTest tests of the Train page: the check before launch, real CPU runs through the job queue
-(launch, watch to completion, divergence, cancel), overlaying runs; plus the pure pieces
-(explorer.charts.training, the run diagnosis). Every run lives in a tmp folder: the page reads
-its runs folder from state.RUNS_DIR, which these tests set before the first run."""
+(launch, watch to completion, divergence, cancel), overlaying runs, the layout (curves above the
+notes), cards and curves following one list, the default selection of a new session; plus the
+pure pieces (explorer.charts.training, explorer.training.status). Every run lives in a tmp folder:
+the page reads its runs folder from state.RUNS_DIR, which these tests set before the first run."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import load_preset
+from explorer.core.report import format_bytes
 from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.jobs import JobQueue
 from explorer.training.loop import train
-from explorer.training.runs import FINISHED, new_run_dir, read_json
-from explorer.charts.training import RunCurves, training_figure
+from explorer.training.plan import plan_run
+from explorer.training.runs import FINISHED, new_run_dir, read_json, read_metrics
+from explorer.training.status import diagnosis
+from explorer.charts.training import STYLE_GROUP, RunCurves, training_figure
 from ui import state
-from ui.train_views import diagnosis
+from ui import train_views
 from tests.shown import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -116,6 +120,29 @@ def figure(at: AppTest) -> dict:
     return json.loads(charts[0].proto.spec)
 
 
+def run_groups(fig: dict) -> set[str]:
+    """The runs drawn in a figure (legend groups, without the gray line-style key)."""
+    return {t["legendgroup"] for t in fig["data"]} - {STYLE_GROUP}
+
+
+def in_order(node):
+    """Every element of the page in the order it is drawn (containers by position, not by when
+    they were filled)."""
+    yield node
+    children = getattr(node, "children", None) or {}
+    for index in sorted(children):
+        yield from in_order(children[index])
+
+
+def position(at: AppTest, found) -> int:
+    """Index in page order of the first element for which found(element) is true."""
+    return next(i for i, e in enumerate(in_order(at.main)) if found(e))
+
+
+def is_text(kind: str, start: str):
+    return lambda e: getattr(e, "type", None) == kind and str(getattr(e, "value", "")).startswith(start)
+
+
 MLP = NetworkSpec.from_dict({"name": "mlp", "input": [784], "num_classes": 10, "blocks": [
     {"type": "linear", "out_features": 64}, {"type": "relu"}, {"type": "linear", "out_features": 10}]})
 NO_HEAD = NetworkSpec.from_dict({"name": "convs-only", "input": [1, 28, 28], "num_classes": 10, "blocks": [
@@ -137,7 +164,9 @@ def test_opens_with_the_check_before_launch(runs):
     assert "input channels follow the dataset: 1 -> 3" in notice and "classes follow the dataset: 10 -> 6" in notice
     assert at.session_state[state.TRAIN_CONFIG].dataset == "shapes"
     assert not at.button(key="b.train").disabled
-    assert "No curves to show yet" in texts(at.info)[-1]
+    assert any("No curves to show yet" in t for t in texts(at.info))
+    # the curves' place comes before the notes about the network, which can be long
+    assert position(at, is_text("info", "No curves")) < position(at, is_text("info", "Adapted"))
     assert not any(runs.glob("2*"))  # nothing launched
 
 
@@ -195,6 +224,10 @@ def test_launch_twoconv_on_digits_and_watch_it_complete(runs):
     assert metric(at, "Val acc").value.endswith("%") and float(metric(at, "Images/s").value.replace(",", "")) > 0
     assert "step 23 of 23 · 100% · learning rate" in at.get("progress")[0].proto.text
     assert "on CPU" in at.markdown[1].value
+    # the live curves come right after the Train button, above the run's card and the notes
+    chart = position(at, lambda e: getattr(e, "type", None) == "plotly_chart")
+    assert position(at, lambda e: getattr(e, "type", None) == "button") < chart < position(
+        at, lambda e: getattr(e, "type", None) == "metric")
     import socket
 
     assert f"executes on {socket.gethostname()} (local)" in shown(" ".join(c.value for c in at.caption))
@@ -267,19 +300,28 @@ def test_select_runs_to_overlay_their_curves(runs):
     at = open_train(runs)
     frame = table(at)
     assert sorted(frame["Folder"]) == sorted(names) and set(frame["Status"]) == {"completed"}
-    assert not at.get("plotly_chart")
+    # a new session (it launched nothing) shows the server's latest run, not an empty chart
+    assert at.session_state[state.TRAIN_SELECTED] == [max(names)]
+    assert len(run_groups(figure(at))) == 1 and "lr 0.01" in next(iter(run_groups(figure(at))))
     key = at.dataframe[0].key
     at.session_state[key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
     ok(at.run())
     assert sorted(at.session_state[state.TRAIN_SELECTED]) == sorted(names)
     fig = figure(at)
-    labels = {t["legendgroup"] for t in fig["data"]}
+    labels = run_groups(fig)
     assert len(labels) == 2 and any("lr 0.05" in g for g in labels) and any("lr 0.01" in g for g in labels)
-    assert len({t["line"]["color"] for t in fig["data"]}) == 2  # one colour per run
+    assert len({t["line"]["color"] for t in fig["data"] if t["legendgroup"] in labels}) == 2  # one colour per run
+    # the line styles stay explained with two runs overlaid: a gray key beside the run entries
+    key_names = [t["name"] for t in fig["data"] if t["legendgroup"] == STYLE_GROUP and t["showlegend"]]
+    assert key_names == ["train (per step)", "train (per epoch)", "validation (per epoch)"]
+    # cards and curves follow the same list: two cards, each naming its run folder
+    assert sum(t.startswith("Completed") for t in texts(at.success)) == 2
+    assert all(any(f"Run folder {n}" in c for c in texts(at.caption)) for n in names)
     at.session_state[key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     ok(at.run())
     assert at.session_state[state.TRAIN_SELECTED] == [frame["Folder"][1]]
-    assert len({t["legendgroup"] for t in figure(at)["data"]}) == 1
+    assert len(run_groups(figure(at))) == 1
+    assert sum(t.startswith("Completed") for t in texts(at.success)) == 1
     at.segmented_control(key="w.tr.xaxis").set_value("step").run()
     assert figure(at)["layout"]["xaxis"]["title"]["text"] == "optimizer step"
 
@@ -311,10 +353,16 @@ def test_run_curves_from_events():
 
 def test_training_figure_overlays_runs():
     fig = training_figure([RunCurves.from_events(EVENTS, "a"), RunCurves.from_events(EVENTS[:4], "b")])
-    # run a: 3 series x 2 panels; run b (no epoch yet): per-step only, x 2 panels
-    assert len(fig.data) == 8 and {t.legendgroup for t in fig.data} == {"a", "b"}
-    # several runs: one legend entry per run (its validation series, or per-step before an epoch ends)
-    assert [(t.name, t.line.dash) for t in fig.data if t.showlegend] == [("a", "dash"), ("b", None)]
+    # run a: 3 series x 2 panels; run b (no epoch yet): per-step only, x 2 panels; a 3-entry style key
+    assert len(fig.data) == 11 and {t.legendgroup for t in fig.data} == {"a", "b", STYLE_GROUP}
+    # several runs: one legend entry per run (its validation series, or per-step before an epoch ends),
+    # then the gray line-style key, so the styles stay explained
+    assert [(t.name, t.line.dash) for t in fig.data if t.showlegend] == [
+        ("a", "dash"), ("b", None), ("train (per step)", None), ("train (per epoch)", "dot"),
+        ("validation (per epoch)", "dash")]
+    assert all(t.x == (None,) for t in fig.data if t.legendgroup == STYLE_GROUP)   # a key, no data
+    early = training_figure([RunCurves.from_events(EVENTS[:4], "b"), RunCurves.from_events(EVENTS[:3], "c")])
+    assert [t.name for t in early.data if t.legendgroup == STYLE_GROUP] == ["train (per step)"]  # styles in use
     single = training_figure([RunCurves.from_events(EVENTS, "a")], x="step")
     assert [t.name for t in single.data if t.showlegend] == ["train (per step)", "train (per epoch)",
                                                              "validation (per epoch)"]
@@ -324,14 +372,14 @@ def test_training_figure_overlays_runs():
 
 
 def test_diagnosis_reads_bias_and_variance():
-    curves = RunCurves.from_events(EVENTS, "a")
-    assert diagnosis(curves)[0] == "warning" and "overfits" in diagnosis(curves)[1]  # 95% train vs 70% val
-    assert diagnosis(curves, overfit=20)[0] == "warning"  # not 100% of the 20 images
+    last = RunCurves.from_events(EVENTS, "a").last_epoch
+    assert diagnosis(last)[0] == "warning" and "overfits" in diagnosis(last)[1]  # 95% train vs 70% val
+    assert diagnosis(last, overfit=20)[0] == "warning"  # not 100% of the 20 images
     fitted = RunCurves.from_events(EVENTS[:-2] + [dict(EVENTS[-2], train_acc=1.0, val_acc=1.0)], "c")
-    assert diagnosis(fitted, overfit=20)[0] == "success"
-    weak = RunCurves.from_events(EVENTS[:5], "d")  # 40% train accuracy
+    assert diagnosis(fitted.last_epoch, overfit=20)[0] == "success"
+    weak = RunCurves.from_events(EVENTS[:5], "d").last_epoch  # 40% train accuracy
     assert diagnosis(weak)[0] == "info" and "underfits" in diagnosis(weak)[1]
-    assert diagnosis(RunCurves.from_events(EVENTS[:3], "e")) is None
+    assert diagnosis(RunCurves.from_events(EVENTS[:3], "e").last_epoch) is None
 
 
 # --- a shared server: damaged run folders, and whose runs a session may cancel ----------------------
@@ -411,3 +459,60 @@ def test_the_cancel_button_only_for_own_jobs_unless_the_owner_code_is_typed(runs
     assert f"b.cancel.{theirs}" in {b.key for b in at.button}
     ok(at.button(key=f"b.cancel.{theirs}").click().run())
     assert JobQueue(runs).job_for_run(runs / theirs).status == "cancelled"
+
+
+# --- one plan for the page and the loop; one list for cards and curves; keys declared once -----------
+def test_the_page_and_the_loop_predict_the_same_training_memory(runs, tmp_path):
+    spec = load_preset("twoconv")
+    at = settings(open_train(runs, spec), "digits", epochs=1, batch_size=128)
+    cfg = at.session_state[state.TRAIN_CONFIG]
+    planned = plan_run(spec, cfg)
+    assert planned.ok and (planned.device, planned.dtype) == ("cpu", "float32")
+    assert train_views.preflight(spec, cfg).memory == planned.memory_bytes > 0
+    caption = next(t for t in texts(at.caption) if t.startswith("Predicted training memory"))
+    assert "on the CPU (float32)" in caption and format_bytes(planned.memory_bytes) in caption
+    assert train(spec, cfg, tmp_path / "run")["status"] == "completed"
+    start = next(e for e in read_metrics(tmp_path / "run")[0] if e["event"] == "start")
+    assert start["predicted_train_memory_bytes"] == planned.memory_bytes
+
+
+def test_on_cuda_the_page_predicts_bf16_activations_as_the_loop_runs_them(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # the plan only; nothing runs on it
+    spec, cfg = load_preset("twoconv"), TrainConfig(dataset="digits", device="cuda", batch_size=256)
+    gpu, cpu = plan_run(spec, cfg), plan_run(spec, cfg.with_changes(device="cpu"))
+    assert (gpu.device, gpu.dtype, gpu.channels_last) == ("cuda", "bfloat16", True)
+    assert gpu.memory.saved_activations < cpu.memory.saved_activations   # bf16 activations, not fp32
+    assert gpu.memory.parameters == cpu.memory.parameters and gpu.memory_bytes < cpu.memory_bytes
+    assert train_views.preflight(spec, cfg).memory == gpu.memory_bytes
+    assert plan_run(spec, cfg.with_changes(device="auto")).memory_bytes == gpu.memory_bytes
+
+
+def test_a_queued_run_starting_keeps_the_first_runs_card_with_its_curves(runs):
+    at = settings(open_train(runs, load_preset("twoconv")), "digits", epochs=1)
+    first = launch(at)
+    second = launch(at)  # the CPU takes one run at a time: it waits, then starts when the first ends
+    wait_until(at, lambda at: sum(t.startswith("Completed") for t in texts(at.success)) == 2, timeout=90)
+    assert at.session_state[state.TRAIN_SELECTED] == [second, first]
+    captions = " ".join(texts(at.caption))
+    assert f"Run folder {first}" in captions and f"Run folder {second}" in captions
+    assert len(run_groups(figure(at))) == 2
+
+
+def test_a_new_session_selects_its_owners_latest_runs_else_the_servers_latest():
+    from explorer.training.status import default_selection
+
+    folders = ["20260101-000001-a-aaaa", "20260101-000003-c-cccc", "20260101-000002-b-bbbb"]
+    assert default_selection(folders, {}, "me") == ["20260101-000003-c-cccc"]
+    owners = {"20260101-000001-a-aaaa": "me", "20260101-000002-b-bbbb": "me", "20260101-000003-c-cccc": "you"}
+    assert default_selection(folders, owners, "me") == ["20260101-000002-b-bbbb", "20260101-000001-a-aaaa"]
+    assert default_selection([], owners, "me") == []
+
+
+def test_widget_keys_on_the_train_page_come_from_ui_state():
+    import ast
+
+    source = Path(train_views.__file__).read_text()
+    literal = [node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.keyword)
+               and node.arg == "key" and isinstance(node.value, (ast.Constant, ast.JoinedStr))]
+    assert literal == [], f"ui/train_views.py spells widget keys itself on lines {literal}"
+    assert train_views.runs_dir is state.runs_dir   # one runs-folder resolver for every page

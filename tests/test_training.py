@@ -178,3 +178,110 @@ def test_a_finished_run_leaves_its_heartbeat_and_no_temporary_files(tmp_path):
     beat = json.loads((tmp_path / "run" / "heartbeat.json").read_text())
     assert beat["pid"] == os.getpid() and beat["started"] <= beat["time"]
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+# --- the optimizer table, the plan, run preparation, run names --------------------------------------
+def test_the_optimizer_table_is_the_one_list_of_optimizers():
+    import torch
+
+    from explorer.core.analysis import OPTIMIZER_STATE
+    from explorer.training.config import OPTIMIZER_TABLE, OPTIMIZERS
+
+    # the core keeps its own name -> state count (it never imports training): they must agree
+    assert {o.name: o.state for o in OPTIMIZER_TABLE} == OPTIMIZER_STATE
+    assert OPTIMIZERS == ("sgd", "adam", "adamw")          # what a run trains with (the CLI's choices)
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    for name, kind in (("sgd", torch.optim.SGD), ("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        opt = TrainConfig(optimizer=name, lr=0.02).make_optimizer(params)
+        assert type(opt) is kind and opt.param_groups[0]["lr"] == 0.02
+    with pytest.raises(ConfigError, match="optimizer"):
+        TrainConfig(optimizer="sgd-plain").validate()        # a memory-only row
+    assert TrainConfig(momentum=0.0).memory_optimizer == "sgd-plain"
+    assert TrainConfig(momentum=0.9).memory_optimizer == "sgd" and TrainConfig(optimizer="adam").memory_optimizer \
+        == "adam"
+
+
+def test_plan_run_blocks_with_the_stage_to_change_and_never_raises():
+    from explorer.training.plan import plan_run
+
+    twoconv = explorer.load_preset("twoconv")
+    bad = plan_run(twoconv, TrainConfig(dataset="nope"))
+    assert not bad.ok and bad.blocked_at == "settings" and "nope" in str(bad.error)
+    folder = plan_run(twoconv, TrainConfig(dataset="folder"))
+    assert folder.blocked_at == "dataset" and "needs a data folder" in str(folder.error)
+    flat = NetworkSpec.from_dict({"input": [64], "blocks": [{"type": "linear", "out_features": 10}]})
+    assert plan_run(flat, TrainConfig(dataset="digits")).blocked_at == "network"
+    with pytest.raises(explorer.errors.SpecError, match="flat vector"):
+        plan_run(flat, TrainConfig(dataset="digits")).raise_if_blocked()
+    good = plan_run(twoconv, TrainConfig(dataset="digits", device="cpu", optimizer="adam", batch_size=32))
+    assert good.ok and good.spec.input[0] == 1 and good.params == explorer.analyze(good.spec).totals.params
+    # Adam keeps two state tensors per parameter, SGD with momentum one: the plan follows the table
+    sgd = plan_run(twoconv, TrainConfig(dataset="digits", device="cpu", batch_size=32))
+    assert good.memory.optimizer_state == 2 * sgd.memory.optimizer_state == 2 * sgd.memory.parameters
+    assert any("flips" in w for w in plan_run(twoconv, TrainConfig(dataset="digits", flip=True)).warnings)
+
+
+@pytest.mark.parametrize("overfit", [0, 20])
+def test_inspect_reloads_the_validation_images_the_loop_trained_with(tmp_path, overfit):
+    import torch
+
+    from explorer.training.checkpoint import load_run_data
+    from explorer.training.plan import plan_run
+    from explorer.training.prepare import load_run_dataset, prepare_data
+
+    cfg = TrainConfig(dataset="digits", epochs=1, device="cpu", overfit=overfit, seed=4)
+    run = tmp_path / "run"
+    assert train(explorer.load_preset("lenet5"), cfg, run)["status"] == "completed"
+    dataset = load_run_dataset(cfg)
+    plan = plan_run(explorer.load_preset("lenet5"), cfg, dataset=dataset.info)
+    data = prepare_data(dataset, plan.adapted, cfg, torch.device("cpu"))
+    reloaded = load_run_data(run)
+    assert torch.equal(reloaded.x_val, data.x_val) and torch.equal(reloaded.y_val, data.y_val)
+    assert reloaded.x_val.shape[-2:] == (32, 32) and len(reloaded.x_val) == (20 if overfit else 359)
+    assert torch.equal(reloaded.mean, data.mean) and torch.equal(reloaded.std, data.std)
+
+
+def test_run_folder_names_are_read_back_in_one_place(tmp_path):
+    from explorer.training.runs import new_run_dir
+    from explorer.training.status import parse_run_name, run_label, run_status, short_label
+
+    run = new_run_dir(tmp_path, "My Net")
+    name = parse_run_name(run.name)
+    assert name.slug == "My-Net" and len(name.suffix) == 8 and len(name.started) == 19
+    assert name.started.replace("-", "").replace(":", "").replace(" ", "-") == run.name[:15]
+    assert short_label("20261122-030210-lenet5-52ecab12", "LeNet") == "LeNet 03:02:10 #52ec"
+    assert short_label("my-own-folder", "LeNet") == "my-own-folder" and parse_run_name("x").started == ""
+    (run / "config.json").write_text(json.dumps({"dataset": "digits", "lr": 0.05}))
+    (run / "spec.json").write_text(json.dumps({"name": "twoconv"}))
+    assert run_label(run) == f"twoconv · digits · lr 0.05 · {name.time} #{name.suffix[:4]}"
+    # the queue's word first, then the run's own end event, then its folder
+    assert run_status(run, "queued", {"status": "completed"}) == "queued"
+    assert run_status(run, None, {"status": "diverged"}) == "diverged"
+    assert run_status(run, None, None) == "queued"   # spec and config, nothing started yet
+
+
+def test_every_command_and_page_resolves_the_runs_folder_alike(tmp_path, monkeypatch, capsys):
+    from explorer.compare import results
+    from explorer.training.runs import runs_root
+    from ui import compare_views, inspect_views, state, train_views
+
+    monkeypatch.setenv("CNN_EXPLORER_RUNS", str(tmp_path))
+    assert runs_root() == results.default_runs_dir() == tmp_path
+    assert runs_root("elsewhere") == Path("elsewhere")
+    assert train_views.runs_dir is compare_views.runs_dir is inspect_views.runs_dir is state.runs_dir
+    assert main(["train", "--preset", "twoconv", "--dataset", "digits", "--epochs", "1", "--device", "cpu",
+                 "--format", "json"]) == 0
+    assert Path(json.loads(capsys.readouterr().out)["run_dir"]).parent == tmp_path
+    assert main(["runs", "--format", "json"]) == 0 and len(json.loads(capsys.readouterr().out)) == 1
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_run_records_the_plans_bf16_memory_and_stays_near_it(tmp_path):
+    from explorer.training.plan import plan_run
+
+    spec, cfg = explorer.load_preset("twoconv"), TrainConfig(dataset="digits", epochs=1, device="cuda")
+    plan = plan_run(spec, cfg)
+    assert (plan.device, plan.dtype, plan.channels_last) == ("cuda", "bfloat16", True)
+    summary = train(spec, cfg, tmp_path / "run")
+    assert summary["status"] == "completed" and summary["predicted_train_memory_bytes"] == plan.memory_bytes
+    assert events(tmp_path / "run", "start")[0]["predicted_train_memory_bytes"] == plan.memory_bytes

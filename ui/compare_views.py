@@ -5,7 +5,6 @@ explorer.charts.compare; runs are read from the folder `runs_dir()` names on eve
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,8 @@ from explorer.core.analysis import Analysis, analyze
 from explorer.core.spec import NetworkSpec
 from explorer.training.checkpoint import load_run_spec_config
 from explorer.errors import UserError
-from explorer.training.runs import list_runs, runs_root
+from explorer.training.runs import list_runs
+from explorer.training.status import short_label   # run-folder names are parsed in explorer
 from explorer.units import format_count, format_percent
 from ui import state
 from ui.views import lazy_tabs
@@ -33,10 +33,7 @@ CHANGE_COLORS = {cmp.SAME: "", cmp.CHANGED: "background-color: rgba(238, 202, 59
                  cmp.ONLY_B: "background-color: rgba(84, 162, 75, 0.2)"}
 
 
-def runs_dir() -> Path:
-    """The session's override (state.RUNS_DIR, set by tests or the Train page), else
-    $CNN_EXPLORER_RUNS read now, else ./runs (explorer.training.runs.runs_root)."""
-    return runs_root(st.session_state.get(state.RUNS_DIR)).resolve()
+runs_dir = state.runs_dir   # the one resolver every page uses (explorer.training.runs.runs_root)
 
 
 def load(root: Path) -> pd.DataFrame:
@@ -52,12 +49,6 @@ def unreadable(root: Path) -> None:
                          f"{'are' if len(bad) != 1 else 'is'} left out", icon=":material/warning:"):
             for run, why in bad[:50]:
                 st.text(f"{run}: unreadable: {why}")
-
-
-def short_label(run: str, network: str) -> str:
-    """'lenet5 03:02:10 #52ec' from the run folder 20261122-030210-lenet5-52ec."""
-    m = re.match(r"^\d{8}-(\d{2})(\d{2})(\d{2})-.*-([0-9a-f]{4})[0-9a-f]*$", run)
-    return f"{network} {m[1]}:{m[2]}:{m[3]} #{m[4]}" if m else run
 
 
 def header(root: Path, frame: pd.DataFrame) -> None:

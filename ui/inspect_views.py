@@ -26,7 +26,7 @@ from explorer.interpret.images import EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, 
 from explorer.interpret.layers import default_layer, first_feature_layer, layer_choices
 from explorer.interpret.sources import Picture, Subject
 from explorer.text import markdown_plain
-from explorer.training.runs import list_runs, runs_root
+from explorer.training.runs import list_runs
 from explorer.units import format_bytes, format_count, format_percent
 from ui import state
 
@@ -37,8 +37,7 @@ GALLERY = 24                 # misclassified images shown
 
 
 # --- sources ---------------------------------------------------------------------------------------
-def runs_dir() -> Path:
-    return runs_root(st.session_state.get(state.RUNS_DIR)).resolve()
+runs_dir = state.runs_dir   # the one resolver every page uses (explorer.training.runs.runs_root)
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the run…")

@@ -23,10 +23,11 @@ from explorer.core.spec import MAX_REPEAT, MAX_SPEC_BYTES, BlockSpec, NetworkSpe
 from explorer.text import slug as text_slug
 from explorer.errors import UserError
 from explorer.text import markdown_plain
+from explorer.training.config import OPTIMIZER_TABLE
 from ui import state
 
-OPTIMIZER_LABELS = {"sgd": "SGD + momentum (1 state)", "sgd-plain": "Plain SGD (no state)",
-                    "adam": "Adam (2 states)", "adamw": "AdamW (2 states)"}
+# from the optimizer table (explorer.training.config): "Adam (2 states)", "Plain SGD (no state)"
+OPTIMIZER_LABELS = {o.name: f"{o.label} ({o.state or 'no'} state{'s' * (o.state > 1)})" for o in OPTIMIZER_TABLE}
 
 
 def render(spec: NetworkSpec, error: SpecError | None, out_shapes: dict[int, str]) -> None:

@@ -59,7 +59,7 @@ W_REPEAT = "repeat"                  # after a field-grid prefix: the repeat cou
 W_AUTO, W_SAME = ".auto", ".same"    # after a field's key: its "automatic" and "same padding" switches
 # Train page (ui.train_views)
 TRAIN_CONFIG = "train_config"      # TrainConfig: the settings the Train page edits
-TRAIN_SELECTED = "train_selected"  # list[str]: run directory names whose curves are overlaid
+TRAIN_SELECTED = "train_selected"  # list[str] | None: runs whose curves and cards show (None: not picked yet)
 TRAIN_CURRENT = "train_current"    # str | None: the run this session launched last
 TRAIN_EVENTS = "train_events"      # dict[str, RunCurves]: metrics read so far, per run
 TRAIN_OFFSETS = "train_offsets"    # dict[str, int]: byte offset in each run's metrics.jsonl
@@ -361,3 +361,20 @@ TL_FREEZE = W_TRANSFER + "freeze"       # widget: TrainConfig.freeze
 TL_LR_SCALE = W_TRANSFER + "lr_scale"   # widget: TrainConfig.pretrained_lr_scale
 TL_FREEZE_BN = W_TRANSFER + "freeze_bn" # widget: TrainConfig.freeze_bn
 TL_PER_CLASS = W_TRANSFER + "per_class" # widget: TrainConfig.train_per_class
+
+
+# Train page widgets (ui.train_views): every key it draws, spelled here
+W_TRAIN_LAUNCH = "b.train"         # widget: the Train button
+W_TRAIN_CANCEL = "b.cancel."       # widget key prefix: a run card's Cancel button (b.cancel.<run folder>)
+W_TRAIN_XAXIS = W_TRAIN + "xaxis"  # widget: epochs or optimizer steps on the curves' x axis
+W_TRAIN_RUNS = W_TRAIN + "runs."   # widget key prefix: the runs table (w.tr.runs.<digest of its rows>)
+W_TRAIN_FIGURE = "fig.train"       # widget: the live curves chart
+
+
+def runs_dir():
+    """Where this session's runs live, as an absolute path: the session's override (RUNS_DIR, set
+    by tests) else $CNN_EXPLORER_RUNS else ./runs, all decided by explorer.training.runs.runs_root.
+    The Train, Compare, Inspect and Sweep pages all ask here, so they always list the same folder."""
+    from explorer.training.runs import runs_root
+
+    return runs_root(st.session_state.get(RUNS_DIR)).resolve()

@@ -10,11 +10,16 @@ most once every POLL_SECONDS for every session together.
 Each session has a random owner id (state.TRAIN_OWNER): its Cancel buttons show only on its own
 jobs, or on every job once the server's owner typed the code ($CNN_EXPLORER_OWNER_CODE).
 Damaged run folders are listed as "unreadable" with the reason; they never break the page.
+Decisions live in explorer: what a launch would do (explorer.training.plan.plan_run), a run's
+label, status and diagnosis and the default selection (explorer.training.status); widget keys in
+ui.state. The live panel draws one list of runs, the selected ones: their curves on top, then
+their cards, so a card and its curves always come and go together.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import secrets
@@ -29,36 +34,34 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.core.analysis import analyze
-from explorer.units import format_macs
-from explorer.data import DEFAULT_DATASET, dataset_info, default_data_root, list_datasets
+from explorer.units import format_bytes, format_macs
+from explorer.data import DEFAULT_DATASET, default_data_root, list_datasets
 from explorer.data.roots import resolve_data_root
 from explorer.core.presets import preset_info, preset_names
 from explorer.search.recipes import recipe_config
-from explorer.units import format_bytes
-from explorer.errors import UserError
+from explorer.errors import QueueError, UserError
 from explorer.core.spec import NetworkSpec
-from explorer.training.adapt import Adapted, adapt_spec
-from explorer.training.config import TrainConfig
-from explorer.errors import QueueError
+from explorer.training.config import OPTIMIZER_LABELS, OPTIMIZERS as TRAINABLE, TrainConfig
+from explorer.training.plan import RunPlan, plan_run
+from explorer.training.status import (default_selection, diagnosis, parse_run_name, run_epochs,
+                                      run_label, run_overfit, run_status, shown_runs)
 from explorer.text import markdown_plain
 from explorer.training.executors import read_placement
 from explorer.training.jobs import OWNER_CODE_ENV, Job, JobQueue, owner_code_ok
-from explorer.training.runs import list_runs, load_run, read_json, read_metrics, runs_root
+from explorer.training.runs import list_runs, load_run, read_metrics
 from explorer.charts.training import X_AXES, RunCurves, training_figure
 from ui import state, views
 
 POLL_SECONDS = 0.9          # the queue is refreshed at most this often (all sessions together)
 LIVE_SECONDS = 1.0          # the live panel's refresh period while a run is queued or running
 OVERFIT_IMAGES = 20         # "overfit a tiny subset": cs231n's sanity check
-SLOW_ON_CPU_MACS = 50e6     # MACs per image above which a CPU run gets a warning
 # The Train page starts from the same recipe as `train --preset lenet5 --dataset mnist5k` (the
 # default network on the offline default dataset): explorer/search/recipes/recipes.json.
 DEFAULT_CONFIG = replace(recipe_config(state.DEFAULT_PRESET, DEFAULT_DATASET), device="auto")
 LR_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 BATCH_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 DECAY_CHOICES = (0.0, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2)
-OPTIMIZERS = {"sgd": "SGD with momentum", "adam": "Adam", "adamw": "AdamW"}
+OPTIMIZERS = {name: OPTIMIZER_LABELS[name] for name in TRAINABLE}   # the optimizer table's trainable rows
 SCHEDULES = {"constant": "Constant", "step": "Step decay (× gamma every third of the run)",
              "cosine": "Cosine decay to 0", "onecycle": "One-cycle (warm up, then anneal)"}
 STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/play_circle:",
@@ -72,7 +75,8 @@ ACTIVE = ("queued", "running")
 
 def init() -> None:
     ss = st.session_state
-    for key, value in ((state.TRAIN_CONFIG, DEFAULT_CONFIG), (state.TRAIN_SELECTED, []),
+    # TRAIN_SELECTED None: nothing picked yet; the runs table fills in the latest runs (select_default)
+    for key, value in ((state.TRAIN_CONFIG, DEFAULT_CONFIG), (state.TRAIN_SELECTED, None),
                        (state.TRAIN_CURRENT, None), (state.TRAIN_EVENTS, {}), (state.TRAIN_OFFSETS, {}),
                        (state.TRAIN_ACTIVE, frozenset()), (state.TRAIN_OWNER_CODE, None)):
         ss.setdefault(key, value)
@@ -84,18 +88,11 @@ def config() -> TrainConfig:
     return st.session_state[state.TRAIN_CONFIG]
 
 
-def runs_dir() -> Path:
-    return runs_root(st.session_state.get(state.RUNS_DIR)).resolve()
+runs_dir = state.runs_dir   # the one resolver every page uses
 
 
 def owner() -> str:
     return st.session_state[state.TRAIN_OWNER]
-
-
-def _json_dict(path: Path) -> dict:
-    """A run file's JSON object, or {} when it is missing or not an object (visitors write these)."""
-    data = read_json(path)
-    return data if isinstance(data, dict) else {}
 
 
 def may_cancel(job: Job) -> bool:
@@ -175,7 +172,7 @@ def _set(field: str, key: str, label: str, convert: Callable[[Any], Any] = lambd
 
 def _widget(make: Callable[..., Any], label: str, field: str, convert: Callable[[Any], Any] = lambda v: v,
             **kwargs: Any) -> Any:
-    key = state.W_TRAIN + field
+    key = state.W_TRAIN + field   # w.tr.<TrainConfig field>
     return make(label, key=key, on_change=_set, args=(field, key, label, convert), **kwargs)
 
 
@@ -264,77 +261,56 @@ def _unlock() -> None:
 # --- the check before launch ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Preflight:
-    """What launching `spec` with `cfg` would do, or why it cannot start."""
+    """The Train page's view of a RunPlan: the plan, or the sentence saying what to change."""
 
+    plan: RunPlan | None = None               # what a launch would do (None: the settings are refused)
     error: str | None = None                  # one message: what is wrong and what to change
     dataset: str = ""                         # the dataset's title
-    adapted: Adapted | None = None
-    notices: tuple[str, ...] = ()             # how the network was fitted to the data
-    warnings: tuple[str, ...] = ()
-    params: int | None = None
-    macs: int | None = None
-    memory: int | None = None                 # predicted training memory (bytes) at the batch size
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def memory(self) -> int | None:
+        """Predicted training memory (bytes): the number the run records in its start event."""
+        return None if self.plan is None else self.plan.memory_bytes
+
+    @property
+    def params(self) -> int | None:
+        """Parameters of the network fitted to the dataset (the challenge page's budget check)."""
+        return None if self.plan is None else self.plan.params
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _plan(spec_json: str, cfg_json: str, cuda: bool) -> RunPlan:
+    """plan_run, remembered per spec, settings and GPU presence (a plan is frozen: shared safely)."""
+    return plan_run(NetworkSpec.from_json(spec_json), TrainConfig.from_dict(json.loads(cfg_json)))
+
 
 def preflight(spec: NetworkSpec, cfg: TrainConfig) -> Preflight:
     try:
         cfg.validate()
-        info = dataset_info(cfg.dataset)
         if cfg.data_root:      # checked again here: a job launched with it reads that folder
-            resolve_data_root(cfg.data_root)
+            resolve_data_root(cfg.data_root)   # the server's data roots only (the loop reads any)
     except UserError as e:
         return Preflight(error=f"{state.describe_error(e)} Change it in the training settings.")
-    warnings = []
-    classes = info.num_classes
-    if cfg.dataset == "folder":
-        if not cfg.data_root:
-            return Preflight(dataset=info.title, error="The image-folder dataset needs a data folder (one "
-                                                       "sub-folder of images per class): type its path under "
-                                                       "Data folder in the sidebar.")
-        classes = spec.num_classes  # known once the folder is read; the run adapts the head then
-    try:
-        adapted = adapt_spec(spec, info.channels, info.height, info.width, classes)
-    except UserError as e:
-        return Preflight(dataset=info.title, error=(
-            f"This network cannot train on {info.title} ({info.channels}×{info.height}×{info.width}, "
-            f"{classes} classes). {state.describe_error(e)} Change the network on the Build page, or pick "
-            f"another dataset."))
-    notices = list(adapted.notices)
-    optimizer = cfg.optimizer if cfg.optimizer != "sgd" else ("sgd" if cfg.momentum > 0 else "sgd-plain")
-    totals = _totals(adapted.spec.to_json(indent=None), cfg.batch_size, optimizer)
-    if isinstance(totals, str):
-        return Preflight(dataset=info.title, error=f"The network adapted to {info.title} does not fit together: "
-                                                   f"{totals} Change the network on the Build page.")
-    params, macs, memory = totals
-    on_cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
-    if on_cpu and macs > SLOW_ON_CPU_MACS:
-        warnings.append(f"This network needs {format_macs(macs)} per image; on the CPU an epoch can take "
-                        f"many minutes. Set a time limit, pick a smaller network, or use a GPU.")
-    if not info.offline and cfg.dataset != "folder":
-        where = cfg.data_root or default_data_root()
-        warnings.append(f"{info.title} is read from {where}; when it is not there yet it is downloaded on "
-                        f"first use, which needs an internet connection.")
-    if cfg.flip and info.name in ("mnist5k", "digits", "mnist", "svhn"):
-        warnings.append("Horizontal flips turn digits into other shapes (a flipped 2 is no longer a 2); "
-                        "switch them off for digits.")
-    return Preflight(dataset=info.title, adapted=adapted, notices=tuple(notices), warnings=tuple(warnings),
-                     params=params, macs=macs, memory=memory)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _totals(spec_json: str, batch: int, optimizer: str) -> tuple[int, int, int] | str:
-    """(params, MACs per image, training memory bytes at `batch`) of a spec, or why it fails."""
-    try:
-        t = analyze(NetworkSpec.from_json(spec_json), batch=batch, dtype="float32", optimizer=optimizer).totals
-    except UserError as e:
-        return state.describe_error(e)
-    except Exception as e:  # noqa: BLE001 - a bug in a formula: one line, never a traceback
-        return f"the analysis failed ({type(e).__name__}: {e})."
-    return t.params, t.macs, t.memory.total
+    plan = _plan(spec.to_json(indent=None), json.dumps(cfg.to_dict()), torch.cuda.is_available())
+    info = plan.dataset
+    title = info.title if info is not None else cfg.dataset
+    if plan.ok:
+        return Preflight(plan=plan, dataset=title)
+    why = state.describe_error(plan.error)
+    error = {
+        "settings": f"{why} Change it in the training settings.",
+        "dataset": f"{why[:1].upper()}{why[1:]} Type its path under Data folder in the sidebar.",
+        "network": (f"This network cannot train on {title} ({info.channels}×{info.height}×{info.width}, "
+                    f"{info.num_classes or spec.num_classes} classes). {why} Change the network on the Build "
+                    f"page, or pick another dataset."),
+        "analysis": f"The network adapted to {title} does not fit together: {why} Change the network on the "
+                    f"Build page.",
+    }[plan.blocked_at]
+    return Preflight(plan=plan, error=error, dataset=title)
 
 
 def network_title(spec: NetworkSpec) -> str:
@@ -358,27 +334,41 @@ def header(spec: NetworkSpec, cfg: TrainConfig, jobs: dict[str, Job], handle: Qu
         getattr(st, kind, st.info)(text)
 
 
+DTYPE_WORDS = {"bfloat16": "bf16 activations (autocast)", "float32": "float32"}
+
+
 def preflight_view(spec: NetworkSpec, cfg: TrainConfig, check: Preflight) -> None:
+    """One line of what a launch would do (or the blocking error), the Train button beside it."""
     if not check.ok:
         st.error(check.error, icon=":material/error:")
         st.page_link("pages/build.py", label="Change the network on the Build page", icon=":material/construction:")
+        launch_button(check)
         return
-    expected = math.log(check.adapted.spec.num_classes)
-    shape = "×".join(map(str, check.adapted.spec.input))
+    plan = check.plan
+    expected = math.log(plan.spec.num_classes)
+    shape = "×".join(map(str, plan.spec.input))
     overfit = f" · overfit mode: {OVERFIT_IMAGES} training images only" if cfg.overfit else ""
-    st.markdown(f"**{network_title(spec)}** ({check.params:,} parameters, {format_macs(check.macs)} per image) "
+    st.markdown(f"**{network_title(spec)}** ({plan.params:,} parameters, {format_macs(plan.macs)} per image) "
                 f"on **{check.dataset}** at {shape} · {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, batch "
                 f"{cfg.batch_size}, {OPTIMIZERS[cfg.optimizer]} at learning rate {cfg.lr:g}{overfit}")
-    st.caption(f"Predicted training memory at batch {cfg.batch_size}: {format_bytes(check.memory)} · an untrained "
-               f"network starts near loss ln({check.adapted.spec.num_classes}) = {expected:.2f}")
-    if check.notices:
-        st.info("Adapted to the dataset: " + "; ".join(check.notices) + ".", icon=":material/auto_fix_high:")
-    for text in check.warnings:
+    st.caption(f"Predicted training memory at batch {cfg.batch_size} on the {plan.device.upper()} "
+               f"({DTYPE_WORDS.get(plan.dtype, plan.dtype)}): {format_bytes(check.memory)} · an untrained "
+               f"network starts near loss ln({plan.spec.num_classes}) = {expected:.2f}")
+    launch_button(check)
+
+
+def preflight_notes(check: Preflight) -> None:
+    """How the network was fitted to the data and the warnings: below the live curves (they can be long)."""
+    if not check.ok:
+        return
+    if check.plan.notices:
+        st.info("Adapted to the dataset: " + "; ".join(check.plan.notices) + ".", icon=":material/auto_fix_high:")
+    for text in check.plan.warnings:
         st.warning(text, icon=":material/warning:")
 
 
 def launch_button(check: Preflight) -> None:
-    st.button("Train", type="primary", icon=":material/play_arrow:", key="b.train", disabled=not check.ok,
+    st.button("Train", type="primary", icon=":material/play_arrow:", key=state.W_TRAIN_LAUNCH, disabled=not check.ok,
               on_click=_launch, help="Start a training process with these settings (it waits in the queue "
                                      "when the device is busy)")
 
@@ -402,7 +392,7 @@ def _launch() -> None:
         return
     ss = st.session_state
     ss[state.TRAIN_CURRENT] = job.run_dir.name
-    ss[state.TRAIN_SELECTED] = [job.run_dir.name] + [n for n in ss[state.TRAIN_SELECTED] if n != job.run_dir.name]
+    ss[state.TRAIN_SELECTED] = [job.run_dir.name] + [n for n in ss[state.TRAIN_SELECTED] or [] if n != job.run_dir.name]
 
 
 def _cancel(name: str) -> None:
@@ -421,18 +411,7 @@ def _cancel(name: str) -> None:
 
 
 # --- reading runs (incrementally) -----------------------------------------------------------------
-MAX_CARDS = 4               # live cards at most: the last launched run + selected runs still going
-
-
-def _label(run: Path) -> str:
-    """'twoconv · digits · lr 0.05 · 03:15:02' (the folder name starts with YYYYmmdd-HHMMSS)."""
-    spec, cfg = _json_dict(run / "spec.json"), _json_dict(run / "config.json")
-    stamp = run.name[9:15]
-    when = f"{stamp[:2]}:{stamp[2:4]}:{stamp[4:]}" if stamp.isdigit() else run.name
-    lr = cfg.get("lr")
-    return " · ".join([str(spec.get("name", run.name))[:80], str(cfg.get("dataset", "?"))[:40]]
-                      + ([f"lr {lr:g}"] if isinstance(lr, (int, float)) and not isinstance(lr, bool) else [])
-                      + [when])
+MAX_SHOWN = 6               # runs drawn at most (cards and curves alike): the newest selected first
 
 
 def curves_for(names: list[str]) -> dict[str, RunCurves]:
@@ -442,28 +421,30 @@ def curves_for(names: list[str]) -> dict[str, RunCurves]:
     for name in names:
         curves = store.get(name)
         if curves is None:
-            curves = store[name] = RunCurves(_label(root / name))
+            curves = store[name] = RunCurves(run_label(root / name))
         if curves.end is None:
             events, offsets[name] = read_metrics(root / name, offsets.get(name, 0))
             curves.add(events)
     return {name: store[name] for name in names}
 
 
-def status_of(name: str, jobs: dict[str, Job], curves: RunCurves) -> str:
-    if name in jobs:
-        return jobs[name].status
-    if curves.end is not None:
-        return curves.end.get("status", "failed")
-    record = load_run(runs_dir() / name)  # heartbeat and process: running, or interrupted
-    return "unreadable" if record is None else record.status
+def selected() -> list[str]:
+    """The runs this session overlays (select_default fills it on the session's first page run)."""
+    return list(st.session_state[state.TRAIN_SELECTED] or [])
+
+
+def select_default(folders: list[str], jobs: dict[str, Job]) -> None:
+    """A new session (nothing picked yet) overlays its owner's latest runs, else the server's latest."""
+    if st.session_state[state.TRAIN_SELECTED] is None:
+        owners = {name: job.owner for name, job in jobs.items()}
+        st.session_state[state.TRAIN_SELECTED] = default_selection(folders, owners, owner())
 
 
 @dataclass(frozen=True)
 class Watch:
-    """What the live panel shows: cards (status, progress) and the curves of the shown runs."""
+    """What the live panel shows: one list of runs, each with its curves and status."""
 
-    cards: list[str]
-    shown: list[str]
+    shown: list[str]                 # run folder names, in selection order (newest launched first)
     curves: dict[str, RunCurves]
     statuses: dict[str, str]
 
@@ -473,19 +454,17 @@ class Watch:
 
 
 def watch(jobs: dict[str, Job]) -> Watch:
-    ss, root = st.session_state, runs_dir()
-    shown = [n for n in ss[state.TRAIN_SELECTED] if (root / n).is_dir()]
-    current = ss[state.TRAIN_CURRENT]
-    cards = [current] if current and (root / current).is_dir() else []
-    cards += [n for n in shown if n != current and n in jobs and jobs[n].status in ACTIVE]
-    names = list(dict.fromkeys(cards[:MAX_CARDS] + shown))
-    curves = curves_for(names)
-    return Watch(cards[:MAX_CARDS], shown, curves, {n: status_of(n, jobs, curves[n]) for n in names})
+    root = runs_dir()
+    chosen = selected()
+    shown = shown_runs(chosen, [n for n in chosen if (root / n).is_dir()], MAX_SHOWN)
+    curves = curves_for(shown)
+    statuses = {n: run_status(root / n, jobs[n].status if n in jobs else None, curves[n].end) for n in shown}
+    return Watch(shown, curves, statuses)
 
 
 # --- the live panel ----------------------------------------------------------------------------------
 def live_panel(handle: QueueHandle) -> None:
-    """Cards and curves; a fragment refreshing every LIVE_SECONDS while a shown run is queued or
+    """Curves and cards; a fragment refreshing every LIVE_SECONDS while a shown run is queued or
     running, and redrawing the whole page (run list, polling off) when that set changes."""
     st.session_state[state.TRAIN_ACTIVE] = watch(handle.jobs()).active
     active = bool(st.session_state[state.TRAIN_ACTIVE])
@@ -499,12 +478,12 @@ def _live(handle: QueueHandle) -> None:
         if w.active != st.session_state[state.TRAIN_ACTIVE]:
             st.session_state[state.TRAIN_ACTIVE] = w.active
             st.rerun()  # a run started or ended: refresh the run list and switch polling on or off
-        cards, chart = st.container(), st.container()  # fixed slots: the chart keeps its place as cards grow
-        with cards:
-            for name in w.cards:
-                run_card(name, w.curves[name], w.statuses[name], jobs, handle)
-        with chart:
-            curves_chart([w.curves[n] for n in sorted(w.shown)])  # oldest first: a run keeps its colour
+        # the curves first, in view while a run trains; oldest first, so a run keeps its colour
+        curves_chart([w.curves[n] for n in sorted(w.shown)])
+        if len(selected()) > len(w.shown):
+            st.caption(f"Showing the {len(w.shown)} newest selected runs (at most {MAX_SHOWN}).")
+        for name in w.shown:
+            run_card(name, w.curves[name], w.statuses[name], jobs, handle)
 
 
 def _duration(seconds: float | None) -> str:
@@ -546,7 +525,7 @@ def run_card(name: str, c: RunCurves, status: str, jobs: dict[str, Job], handle:
         mid.badge(status, icon=STATUS_ICONS.get(status), color=BADGE_COLORS.get(status, "gray"))
         if status in ACTIVE and name in jobs and may_cancel(jobs[name]):
             stopping = (runs_dir() / name / "CANCEL").exists()
-            right.button("Stopping…" if stopping else "Cancel", key=f"b.cancel.{name}", icon=":material/stop:",
+            right.button("Stopping…" if stopping else "Cancel", key=state.W_TRAIN_CANCEL + name, icon=":material/stop:",
                          on_click=_cancel, args=(name,), disabled=stopping, width="stretch",
                          help="Stop this run (a queued run is dropped; a running one stops at its next step)")
         if status == "queued" and name in jobs:
@@ -555,7 +534,7 @@ def run_card(name: str, c: RunCurves, status: str, jobs: dict[str, Job], handle:
             st.progress(0.0, text="Starting: loading the dataset and building the network…")
         if last is not None:
             total = c.total_steps or last["step"]
-            epochs = _json_dict(runs_dir() / name / "config.json").get("epochs", "?")
+            epochs = run_epochs(runs_dir() / name) or "?"
             st.progress(min(1.0, c.progress), text=f"Epoch {last['epoch']} of {epochs} · step {last['step']:,} of "
                                                   f"{total:,} · {c.progress:.0%} · learning rate {last['lr']:.3g}")
             _metrics(c, status, last, epoch)
@@ -607,9 +586,7 @@ def _outcome(name: str, c: RunCurves, status: str, jobs: dict[str, Job]) -> None
         best = c.best_val_acc
         st.success(f"Completed: {message or 'finished'}."
                    + ("" if best is None else f" Best validation accuracy {best:.1%}."), icon=":material/check_circle:")
-        overfit = _json_dict(runs_dir() / name / "config.json").get("overfit", 0)
-        overfit = overfit if isinstance(overfit, int) and not isinstance(overfit, bool) else 0
-        advice = diagnosis(c, overfit)
+        advice = diagnosis(c.last_epoch, run_overfit(runs_dir() / name))
         if advice:
             getattr(st, advice[0])(advice[1], icon=":material/lightbulb:")
     elif status == "diverged":
@@ -640,29 +617,6 @@ def _last_log_line(path: Path, tail: int = 2048) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def diagnosis(c: RunCurves, overfit: int = 0) -> tuple[str, str] | None:
-    """A one-line reading of a finished run: overfit check, or bias vs variance."""
-    e = c.last_epoch
-    if e is None:
-        return None
-    train, val = e["train_acc"], e["val_acc"]
-    if overfit:
-        if train >= 0.999 or val >= 0.999:
-            return "success", (f"All {overfit} images are fitted (100%): the network and the training loop can "
-                               f"learn. Switch overfit mode off for a real run.")
-        return "warning", (f"Only {max(train, val):.0%} of the {overfit} images are fitted; a working setup "
-                           f"reaches 100%. Train for more epochs, change the learning rate, or check the network.")
-    if train - val > 0.1:
-        return "warning", (f"Train accuracy {train:.1%} is {100 * (train - val):.0f} points above validation "
-                           f"{val:.1%}: the network overfits (high variance). More data, augmentation, dropout "
-                           f"or weight decay help.")
-    if train < 0.6:
-        return "info", (f"Train accuracy over the last epoch is only {train:.1%}: the network underfits (high bias). Train longer, "
-                        f"tune the learning rate, or make the network bigger.")
-    return "info", (f"Train {train:.1%} (over the last epoch) vs validation {val:.1%}: a small gap, so no strong overfitting. "
-                    f"More epochs or a bigger network may still help.")
-
-
 def curves_chart(runs: list[RunCurves]) -> None:
     drawn = [r for r in runs if r.steps or r.epochs]
     if not runs:
@@ -672,29 +626,25 @@ def curves_chart(runs: list[RunCurves]) -> None:
     if not drawn:
         st.caption("The curves appear after the first logged steps.")
         return
-    x = st.segmented_control("X axis", list(X_AXES), default="epoch", key=state.W_TRAIN + "xaxis",
+    x = st.segmented_control("X axis", list(X_AXES), default="epoch", key=state.W_TRAIN_XAXIS,
                              format_func={"epoch": "Epochs", "step": "Optimizer steps"}.get) or "epoch"
-    st.plotly_chart(training_figure(drawn, x), key="fig.train")
+    st.plotly_chart(training_figure(drawn, x), key=state.W_TRAIN_FIGURE)
     st.caption("Thin line: train loss and accuracy per logged step (mean of the last steps; a small batch makes "
                "it noisy). Dotted: train per epoch. Dashed: validation per epoch. A big gap between train and "
-               "validation means overfitting." + (" One colour per run; click a run in the legend to hide it."
-                                                  if len(drawn) > 1 else ""))
+               "validation means overfitting." + (" One colour per run; click a run in the legend to hide it "
+                                                  "(gray entries: the line styles)." if len(drawn) > 1 else ""))
 
 
 # --- the run list ----------------------------------------------------------------------------------
-def _started(name: str) -> str:
-    s = name[:15]
-    return f"{s[:4]}-{s[4:6]}-{s[6:8]} {s[9:11]}:{s[11:13]}:{s[13:15]}" if s[:8].isdigit() else ""
-
-
 def runs_table(jobs: dict[str, Job]) -> None:
     """Every run in the runs folder, newest first; the selected rows are overlaid in the chart."""
     st.subheader("Runs", anchor=False)
     records = sorted(list_runs(runs_dir()), key=lambda r: r.path.name, reverse=True)
+    names = [r.path.name for r in records]
+    select_default(names, jobs)
     if not records:
         st.caption(f"No runs yet in {runs_dir()}. Press Train to start one.")
         return
-    names = [r.path.name for r in records]
     statuses = [jobs[n].status if n in jobs else r.status for n, r in zip(names, records)]
     frame = pd.DataFrame({
         "Run": [r.name for r in records],
@@ -705,7 +655,7 @@ def runs_table(jobs: dict[str, Job]) -> None:
         "Time": [_duration(r.seconds) if r.seconds is not None else "" for r in records],
         "Images/s": [r.images_per_s for r in records],
         "Params": [r.params for r in records],
-        "Started": [_started(n) for n in names],
+        "Started": [parse_run_name(n).started for n in names],
         "Note": [r.message for r in records],
         "Folder": names,
     })
@@ -719,9 +669,9 @@ def runs_table(jobs: dict[str, Job]) -> None:
               "Params": cc.NumberColumn("Params", format="localized"),
               "Note": cc.TextColumn("Note", width="large")}
     digest = hashlib.sha1("\n".join(names).encode()).hexdigest()[:10]  # a new run -> a new table
-    selected = [names.index(n) for n in st.session_state[state.TRAIN_SELECTED] if n in names]
-    event = st.dataframe(frame, key=f"{state.W_TRAIN}runs.{digest}", on_select="rerun", selection_mode="multi-row",
-                         selection_default={"selection": {"rows": selected}}, hide_index=True, placeholder="–",
+    rows = [names.index(n) for n in selected() if n in names]
+    event = st.dataframe(frame, key=state.W_TRAIN_RUNS + digest, on_select="rerun", selection_mode="multi-row",
+                         selection_default={"selection": {"rows": rows}}, hide_index=True, placeholder="–",
                          column_config=config, height=min(35 * (len(records) + 1) + 3, 420))
     st.session_state[state.TRAIN_SELECTED] = [names[i] for i in event.selection.rows if i < len(names)]
     st.caption("Select rows to overlay their curves above. The list is shared: it shows every run in "

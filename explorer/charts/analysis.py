@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from explorer.core.analysis import Analysis, LayerRow
 from explorer.units import format_bytes, format_count, format_macs, format_share
+from explorer.training.config import OPTIMIZER_LABELS
 
 PARAMS_COLOR = "#4C78A8"
 ACTIVATION_COLOR = "#F58518"
@@ -25,7 +26,7 @@ MACS_COLOR = "#54A24B"
 RF_COLOR = "#B279A2"
 MEMORY_COLORS = ("#4C78A8", "#9ECAE9", "#F58518", "#FFBF79", "#54A24B", "#B279A2")
 _FONT = dict(size=13)
-OPTIMIZER_NAMES = {"sgd": "SGD with momentum", "sgd-plain": "plain SGD", "adam": "Adam", "adamw": "AdamW"}
+OPTIMIZER_NAMES = OPTIMIZER_LABELS   # the optimizer table (explorer.training.config)
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -7,7 +7,8 @@ series and the latest progress; `training_figure` draws loss and accuracy side b
 - the loss an untrained network should start at, ln(C) for C classes (uniform guesses).
 The x axis is epochs (fractional between epoch ends, so runs with different batch sizes line
 up) or optimizer steps. One colour per run; the line style says which series it is. With one
-run the legend names the series; with several it names the runs (a click hides a whole run).
+run the legend names the series; with several it names the runs (a click hides a whole run) and
+keeps a gray key of the line styles (STYLE_GROUP), so the styles stay explained.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from explorer.text import html_plain
 RUN_COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D",
               "#FF9DA6", "#BAB0AC")
 X_AXES = {"epoch": "epoch", "step": "optimizer step"}
+STYLE_GROUP = "line style"    # legend group of the gray line-style key drawn when several runs overlay
+STYLE_COLOR = "#777777"
+# (series name, line dash, marker symbol or None, line width): how each series is drawn
+STYLES = (("train (per step)", None, None, 1.5), ("train (per epoch)", "dot", "circle-open", 2.5),
+          ("validation (per epoch)", "dash", "circle", 2.5))
 _FONT = dict(size=13)
 
 
@@ -122,8 +128,8 @@ def _series(fig: go.Figure, run: RunCurves, color: str, x: str, col: int, kind: 
     if run.steps:
         fig.add_trace(go.Scatter(
             x=sx, y=[e["loss" if is_loss else "acc"] for e in run.steps], mode="lines",
-            line=dict(color=color, width=1.5), opacity=0.55,
-            name=label if legend == "run" else "train (per step)", legendgroup=group,
+            line=dict(color=color, width=STYLES[0][3]), opacity=0.55,
+            name=label if legend == "run" else STYLES[0][0], legendgroup=group,
             showlegend=legend == "series" or (legend == "run" and not run.epochs),
             customdata=[[e["step"], e["epoch"]] for e in run.steps],
             hovertemplate=(f"<b>{label}</b><br>step %{{customdata[0]}} (epoch %{{customdata[1]}})<br>"
@@ -131,17 +137,28 @@ def _series(fig: go.Figure, run: RunCurves, color: str, x: str, col: int, kind: 
             row=1, col=col)
     if run.epochs:
         ex = run.epoch_x(x)
-        for series, name, dash, symbol in (("train", "train (per epoch)", "dot", "circle-open"),
-                                           ("val", "validation (per epoch)", "dash", "circle")):
+        for series, (name, dash, symbol, width) in zip(("train", "val"), STYLES[1:]):
             fig.add_trace(go.Scatter(
                 x=ex, y=[e[f"{series}_{'loss' if is_loss else 'acc'}"] for e in run.epochs],
-                mode="lines+markers", line=dict(color=color, width=2.5, dash=dash),
+                mode="lines+markers", line=dict(color=color, width=width, dash=dash),
                 marker=dict(size=8, symbol=symbol, color=color), legendgroup=group,
                 name=label if legend == "run" else name,
                 showlegend=legend == "series" or (legend == "run" and series == "val"), customdata=[[e["epoch"], e["step"]] for e in run.epochs],
                 hovertemplate=(f"<b>{label}</b><br>end of epoch %{{customdata[0]}} (step %{{customdata[1]}})"
                                f"<br>{name.split(' ')[0]} {unit} %{{y:{value}}}<extra></extra>")),
                 row=1, col=col)
+
+
+def _style_key(fig: go.Figure, runs: Sequence[RunCurves]) -> None:
+    """Gray legend entries naming the line styles (per step, per epoch, validation) in use."""
+    used = (any(r.steps for r in runs), any(r.epochs for r in runs), any(r.epochs for r in runs))
+    for (name, dash, symbol, width), on in zip(STYLES, used):
+        if on:
+            fig.add_trace(go.Scatter(
+                x=[None], y=[None], name=name, legendgroup=STYLE_GROUP, legendgrouptitle_text="Line style",
+                mode="lines" + ("+markers" if symbol else ""), line=dict(color=STYLE_COLOR, width=width, dash=dash),
+                marker=dict(size=8, symbol=symbol or "circle", color=STYLE_COLOR), hoverinfo="skip",
+                showlegend=True), row=1, col=1)
 
 
 def training_figure(runs: Sequence[RunCurves], x: str = "epoch", height: int = 430) -> go.Figure:
@@ -155,6 +172,8 @@ def training_figure(runs: Sequence[RunCurves], x: str = "epoch", height: int = 4
         color = RUN_COLORS[i % len(RUN_COLORS)]
         _series(fig, run, color, x, 1, "loss", legend)
         _series(fig, run, color, x, 2, "accuracy", "none")
+    if legend == "run":
+        _style_key(fig, runs)
     for expected in sorted({r.expected_initial_loss for r in runs if r.expected_initial_loss}):
         fig.add_hline(y=expected, line_dash="dot", line_color="gray", row=1, col=1,
                       annotation_text=f"ln({round(math.exp(expected))}) = {expected:.2f}: an untrained start",

@@ -21,6 +21,7 @@ from explorer.errors import UserError
 from explorer.interpret.layers import interpretable
 from explorer.training.checkpoint import RunData
 from explorer.training.runs import RunRecord
+from explorer.training.status import parse_run_name
 from explorer.units import format_percent
 
 OFFLINE_SETS = ("shapes", "mnist5k", "digits")   # datasets an untrained network can be shown, offline
@@ -86,7 +87,7 @@ def unreadable_text(records: list[RunRecord], shown: int = 5) -> str | None:
 def run_label(r: RunRecord) -> str:
     acc = "" if r.best_val_acc is None else f" · {format_percent(r.best_val_acc)} val"
     status = "" if r.status == "completed" else f" · {r.status}"
-    return f"{r.name} on {r.dataset}{acc}{status} ({r.path.name[:15]})"
+    return f"{r.name} on {r.dataset}{acc}{status} ({parse_run_name(r.path.name).started or r.path.name})"
 
 
 def default_dataset(spec: NetworkSpec) -> str:
@@ -144,7 +145,7 @@ def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0):
     from explorer.core.build import build
     from explorer.data import load_dataset
     from explorer.training.adapt import adapt_spec
-    from explorer.training.loop import _fit_images
+    from explorer.training.prepare import channel_tensors, validation_images
 
     ds = load_dataset(dataset, download=False, seed=seed)
     info = ds.info
@@ -153,12 +154,10 @@ def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(adapted.spec).eval()
-    masks = ds.masks_val
-    if masks is not None:
-        masks = _fit_images(masks[:, None].to(torch.uint8) * 255, adapted.image_size, adapted.resize)[:, 0] > 127
-    data = RunData(x_val=_fit_images(ds.x_val, adapted.image_size, adapted.resize), y_val=ds.y_val,
-                   masks_val=masks, mean=torch.tensor(ds.mean).view(1, -1, 1, 1),
-                   std=torch.tensor(ds.std).view(1, -1, 1, 1), class_names=tuple(info.class_names))
+    x_val, y_val, masks = validation_images(ds, adapted)
+    mean, std = channel_tensors(ds)
+    data = RunData(x_val=x_val, y_val=y_val, masks_val=masks, mean=mean, std=std,
+                   class_names=tuple(info.class_names))
     return adapted.spec, model, data, adapted.notices
 
 

@@ -100,24 +100,14 @@ def load_run_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[N
 
 def load_run_data(run_dir: Path) -> RunData:
     """The run's validation images, fitted to its network input as during training."""
-    from explorer.data import load_dataset
     from explorer.training.adapt import adapt_spec
-    from explorer.training.loop import _fit_images
+    from explorer.training.prepare import channel_tensors, load_run_dataset, validation_images
 
     spec, cfg = load_run_spec_config(run_dir)
-    dataset = load_dataset(cfg.dataset, data_root=cfg.data_root, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                           max_train=cfg.overfit or None, download=False)
-    from explorer.training.transfer import limit_per_class  # [transfer] overfit mode validates on these
-
-    dataset = limit_per_class(dataset, cfg.train_per_class, cfg.seed)
+    dataset = load_run_dataset(cfg, download=False)
     info = dataset.info
     adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
-    x_val, y_val, masks = dataset.x_val, dataset.y_val, dataset.masks_val
-    if cfg.overfit:
-        x_val, y_val, masks = dataset.x_train, dataset.y_train, None
-    x_val = _fit_images(x_val, adapted.image_size, adapted.resize)
-    if masks is not None:
-        masks = _fit_images(masks[:, None].to(torch.uint8) * 255, adapted.image_size, adapted.resize)[:, 0] > 127
-    return RunData(x_val=x_val, y_val=y_val, masks_val=masks,
-                   mean=torch.tensor(dataset.mean).view(1, -1, 1, 1),
-                   std=torch.tensor(dataset.std).view(1, -1, 1, 1), class_names=tuple(info.class_names))
+    x_val, y_val, masks = validation_images(dataset, adapted, cfg.overfit)
+    mean, std = channel_tensors(dataset)
+    return RunData(x_val=x_val, y_val=y_val, masks_val=masks, mean=mean, std=std,
+                   class_names=tuple(info.class_names))

@@ -1,18 +1,62 @@
 """TrainConfig: every knob of a short training run, with its meaning, unit and allowed range.
 
 Owns: the validation of a training configuration (from the page, a config file or CLI flags);
-every bad value raises ConfigError naming the field. NaN, infinity and negative numbers never pass."""
+every bad value raises ConfigError naming the field. NaN, infinity and negative numbers never pass.
+Also owns the optimizer table (OPTIMIZER_TABLE): each optimizer's name, label, state kept per
+parameter (for the memory prediction) and constructor; every page, the CLI and the loop read it.
+(explorer.core.analysis keeps its own name -> state count, OPTIMIZER_STATE, because the core never
+imports training; tests/test_training.py checks that the two agree.)"""
 
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Callable
 
 from explorer.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+
+@dataclass(frozen=True)
+class Optimizer:
+    """One row of the optimizer table."""
+
+    name: str                         # TrainConfig.optimizer / --optimizer / analyze(optimizer=) value
+    label: str                        # how pages name it
+    state: int                        # state tensors kept per trainable parameter (memory prediction)
+    make: Callable[[list, "TrainConfig"], Any] | None  # (params, config) -> torch.optim.Optimizer;
+    #                                   None: a memory-only choice (the Build page's plain SGD)
+
+
+def _sgd(params: list, cfg: "TrainConfig"):
+    import torch
+
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                           weight_decay=cfg.weight_decay)
+
+
+def _adam(params: list, cfg: "TrainConfig"):
+    import torch
+
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _adamw(params: list, cfg: "TrainConfig"):
+    import torch
+
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+# SGD with momentum keeps one velocity buffer, Adam/AdamW two moments, plain SGD none
+OPTIMIZER_TABLE: tuple[Optimizer, ...] = (
+    Optimizer("sgd", "SGD with momentum", 1, _sgd),
+    Optimizer("sgd-plain", "Plain SGD", 0, None),
+    Optimizer("adam", "Adam", 2, _adam),
+    Optimizer("adamw", "AdamW", 2, _adamw),
+)
+OPTIMIZER_ROWS: dict[str, Optimizer] = {o.name: o for o in OPTIMIZER_TABLE}
+OPTIMIZERS = tuple(o.name for o in OPTIMIZER_TABLE if o.make is not None)   # what a run can train with
+OPTIMIZER_LABELS: dict[str, str] = {o.name: o.label for o in OPTIMIZER_TABLE}
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1                 # torch.manual_seed takes at most a 64-bit value
@@ -148,6 +192,15 @@ class TrainConfig:
 
     def with_changes(self, **changes: Any) -> "TrainConfig":
         return replace(self, **changes).validate()
+
+    @property
+    def memory_optimizer(self) -> str:
+        """The optimizer table's row whose state this run keeps: SGD without momentum keeps none."""
+        return "sgd-plain" if self.optimizer == "sgd" and self.momentum == 0 else self.optimizer
+
+    def make_optimizer(self, params: list):
+        """The torch optimizer for `params` (the trainable parameters), from the optimizer table."""
+        return OPTIMIZER_ROWS[self.optimizer].make(params, self)
 
 
 def _as_float(value: Any) -> float | None:

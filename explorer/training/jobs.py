@@ -117,16 +117,17 @@ def _device_kind(device: str) -> str:
 
 
 def run_resources(run_dir: Path, device: str) -> Resources:
-    """What a prepared run asks of a cluster: one CPU core, a GPU for CUDA runs, and the predicted
-    training memory (parameters, gradients, optimizer state, saved activations; bytes)."""
-    from explorer.core.analysis import analyze
+    """What a prepared run asks of a cluster: one CPU core, a GPU for CUDA runs, and the training
+    plan's predicted memory on that device (parameters, gradients, optimizer state, saved
+    activations in the plan's precision; bytes)."""
     from explorer.errors import UserError
+    from explorer.training.plan import plan_run
 
     memory = 0
     try:
         spec = NetworkSpec.from_dict(load_json(run_dir / "spec.json"))
         config = TrainConfig.from_dict(load_json(run_dir / "config.json"))
-        memory = analyze(spec, batch=config.batch_size).totals.train_memory_bytes
+        memory = plan_run(spec, config, device=device).memory_bytes or 0
     except (UserError, OSError, ValueError):
         pass  # the run itself will fail with the message; ask for no memory reservation
     return Resources(num_cpus=1.0, num_gpus=1.0 if device == "cuda" else 0.0, memory=memory)

@@ -1,11 +1,13 @@
 """The training loop: small datasets live on the device as tensors, no DataLoader workers.
 
-Owns: one training run from setup to summary (train = _setup, then _epoch per epoch, each made
-of _step calls and one evaluation, then _finish), and turning every way a run can end (done,
-cancelled, diverged, out of memory, a full disk, any error) into a summary.json.
+Owns: one training run from setup to summary (train = _setup, which carries out the run's plan
+from explorer.training.plan and builds the network (_build), then _epoch per epoch, each made of
+_step calls (with _log_step's sanity checks) and one evaluation, then _completed/_finish), and
+turning every way a run can end (done, cancelled, diverged, out of memory, a full disk, any
+error) into a summary.json. Data preparation lives in explorer.training.prepare.
 
 One call of `train` runs one TrainConfig on one spec and writes a run directory (runs.py).
-On CUDA: bf16 autocast, channels_last, cudnn.benchmark. Losses and accuracies stay on the device
+On CUDA (the plan's choice): bf16 autocast, channels_last, cudnn.benchmark. Losses and accuracies stay on the device
 between log steps, so the GPU is not synchronised every step.
 Sanity checks from practice: the first loss is compared with ln(classes); a loss above 3x its
 start, or NaN, stops the run as diverged; out-of-memory stops it as failed with advice.
@@ -25,65 +27,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.core.analysis import analyze
+from explorer.core.analysis import DTYPES
 from explorer.core.build import build
-from explorer.units import format_bytes
-from explorer.errors import ConfigError, UserError
 from explorer.core.spec import NetworkSpec
-from explorer.training import transfer  # [transfer] weights to start from, freezing, param groups
-from explorer.training.adapt import adapt_spec
+from explorer.errors import UserError
+from explorer.training import transfer
 from explorer.training.config import TrainConfig
+from explorer.training.plan import RunPlan, plan_run, resolve_device
+from explorer.training.prepare import PreparedData, load_run_dataset, prepare_data
 from explorer.training.runs import Heartbeat, MetricsWriter, write_json_atomic
+from explorer.units import format_bytes
 
 DIVERGENCE_FACTOR = 3.0     # stop when the loss exceeds 3x its first value (cs231n's rule of thumb)
 EVAL_BATCH = 1024
 
 
 class StopRun(Exception):
+    """Ends a run early with a status other than failed ("diverged", "cancelled") and a message."""
+
     def __init__(self, status: str, message: str):
         super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass
-class PreparedData:
-    x_train: torch.Tensor   # uint8 (N, C, H, W) on the device
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    mean: torch.Tensor      # (1, C, 1, 1) float32
-    std: torch.Tensor
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but no CUDA GPU is available here; use auto or cpu",
-                          field="device")
-    return torch.device(name)
-
-
-def _fit_images(x: torch.Tensor, size: tuple[int, int], how: str) -> torch.Tensor:
-    """uint8 (N, C, h, w) -> uint8 (N, C, H, W): zero padding around, or bilinear resizing."""
-    if how == "pad":
-        dh, dw = size[0] - x.shape[2], size[1] - x.shape[3]
-        return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
-    if how == "resize":
-        out = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
-        return out.round().clamp(0, 255).to(torch.uint8)
-    return x
-
-
-def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = transfer.param_groups(model, cfg)  # [transfer] trainable params; loaded layers at lr x scale
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                               weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.status = status        # the summary's status
+        self.message = message      # what happened and what to change
 
 
 def _scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
@@ -91,7 +56,8 @@ def _scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],  # [transfer]
+        # one peak per parameter group, so loaded layers keep their lower rate (transfer.param_groups)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
                                                    total_steps=total)
     if cfg.schedule == "step":
         period = (cfg.step_epochs or max(1, cfg.epochs // 3)) * steps_per_epoch
@@ -99,10 +65,11 @@ def _scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
     return None
 
 
-def predicted_memory(spec: NetworkSpec, cfg: TrainConfig, device: torch.device) -> int:
-    """The core's training-memory prediction for this run's batch, precision and optimizer:
-    fp32 weights, gradients and optimizer state; activations in bf16 under CUDA autocast."""
-    return transfer.predicted_memory(spec, cfg, device)  # [transfer] frozen blocks need no gradients
+def _autocast(plan: RunPlan) -> Callable[[], Any]:
+    """The plan's precision as a context factory: bf16 autocast on CUDA, none on the CPU."""
+    if plan.device == "cuda":
+        return lambda: torch.autocast("cuda", dtype=DTYPES[plan.dtype])
+    return lambda: torch.autocast("cpu", enabled=False)
 
 
 def _evaluate(model: nn.Module, data: PreparedData, x: torch.Tensor, y: torch.Tensor, device, autocast,
@@ -152,35 +119,37 @@ DISK_FULL = "the disk is full: the run stopped (free space in the runs folder an
 class _Loop:
     """Everything one run needs between steps: set up once by _setup, advanced by _step/_epoch."""
 
-    spec: NetworkSpec
+    spec: NetworkSpec                 # the network fitted to the dataset (as built)
     cfg: TrainConfig
     run_dir: Path
-    emit: Callable[..., None]
+    emit: Callable[..., None]         # writes one metrics event (and tells on_event)
     device: torch.device
-    data: PreparedData
+    data: PreparedData                # images on the device at the network's input size
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: Any
-    autocast: Callable[[], Any]
-    augment: Callable[..., torch.Tensor]
-    generator: torch.Generator
+    scheduler: Any                    # a torch LR scheduler stepped every optimizer step, or None
+    autocast: Callable[[], Any]       # the plan's precision: a context manager factory
+    augment: Callable[..., torch.Tensor]  # uint8 batch -> augmented uint8 batch
+    generator: torch.Generator        # CPU generator: shuffling and augmentation (seeded)
     num_classes: int
     expected: float                   # ln(classes): the loss of uniform guesses
-    predicted: int                    # predicted training memory (bytes)
+    predicted: int                    # predicted training memory (bytes), from the plan
     steps_per_epoch: int
     total_steps: int
-    step: int = 0
-    first_loss: float | None = None
-    best: float = -1.0
+    channels_last: bool = False       # batches in channels_last memory format (the plan's choice on CUDA)
+    transfer_notices: tuple[str, ...] = ()  # what loading trained weights and freezing did (transfer.prepare)
+    step: int = 0                     # optimizer steps taken
+    first_loss: float | None = None   # the first logged loss: the divergence check's reference
+    best: float = -1.0                # best validation accuracy so far
     run_loss: torch.Tensor | None = None       # summed loss since the last log step (on the device)
-    run_correct: torch.Tensor | None = None
-    run_seen: int = 0
+    run_correct: torch.Tensor | None = None    # correct predictions since the last log step (on the device)
+    run_seen: int = 0                          # images since the last log step
     window_start: float = 0.0                  # perf_counter s; the images/s window
-    window_images: int = 0
+    window_images: int = 0                     # images in the images/s window
     train_start: float = 0.0                   # perf_counter s
     eval_seconds: float = 0.0                  # time spent evaluating and checkpointing (s)
     images_trained: int = 0
-    stop_reason: str | None = None
+    stop_reason: str | None = None             # set when the time limit ends the run early
     started: float = field(default_factory=time.time)  # unix s
 
     @property
@@ -227,65 +196,55 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
 
 
 def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..., None], summary: dict) -> _Loop:
-    """Load the data onto the device, adapt and build the network, emit the "start" event."""
-    from explorer.data import load_dataset
-    from explorer.data.augment import Augment
-
+    """Load the data, carry out the run's plan (explorer.training.plan), emit the "start" event."""
     cfg.validate()
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    # overfit mode: a stratified handful of training images, validated on themselves
-    dataset = load_dataset(cfg.dataset, data_root=cfg.data_root, val_fraction=cfg.val_fraction,
-                           seed=cfg.seed, max_train=cfg.overfit or None)
-    dataset = transfer.limit_per_class(dataset, cfg.train_per_class, cfg.seed)  # [transfer] N images per class
-    info = dataset.info
-    adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
-    spec = adapted.spec
-    write_json_atomic(run_dir / "spec.json", spec.to_dict())
+    dataset = load_run_dataset(cfg)  # overfit mode: a stratified handful of training images
+    plan = plan_run(spec, cfg, dataset=dataset.info, device=device.type).raise_if_blocked()
+    write_json_atomic(run_dir / "spec.json", plan.spec.to_dict())
     write_json_atomic(run_dir / "config.json", cfg.to_dict())
-    x_val, y_val = (dataset.x_train, dataset.y_train) if cfg.overfit else (dataset.x_val, dataset.y_val)
-    data = PreparedData(
-        x_train=_fit_images(dataset.x_train, adapted.image_size, adapted.resize).to(device),
-        y_train=dataset.y_train.to(device), x_val=_fit_images(x_val, adapted.image_size, adapted.resize).to(device),
-        y_val=y_val.to(device),
-        mean=torch.tensor(dataset.mean, device=device).view(1, -1, 1, 1),
-        std=torch.tensor(dataset.std, device=device).view(1, -1, 1, 1))
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.cuda.reset_peak_memory_stats(device)
-    model = build(spec).to(device)
-    transfer_notices = transfer.prepare(model, cfg, summary)  # [transfer] load init weights, freeze, lineage
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    analysis = analyze(spec)
-    summary.update(params=analysis.totals.params, macs=analysis.totals.macs)
-    optimizer = _optimizer(model, cfg)
-    steps_per_epoch = max(1, math.ceil(len(data.x_train) / cfg.batch_size))
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else \
-        (lambda: torch.autocast("cpu", enabled=False))
-    loop = _Loop(spec=spec, cfg=cfg, run_dir=run_dir, emit=emit, device=device, data=data, model=model,
-                 optimizer=optimizer, scheduler=_scheduler(optimizer, cfg, steps_per_epoch), autocast=autocast,
-                 # overfit mode fits a handful of images exactly: no augmentation (cs231n's sanity check)
-                 augment=Augment(crop_padding=0, flip=False) if cfg.overfit else
-                 Augment(crop_padding=cfg.crop_padding, flip=cfg.flip), generator=generator,
-                 num_classes=info.num_classes, expected=math.log(info.num_classes),
-                 predicted=predicted_memory(spec, cfg, device), steps_per_epoch=steps_per_epoch,
-                 total_steps=cfg.epochs * steps_per_epoch, started=summary["started"])
+    data = prepare_data(dataset, plan.adapted, cfg, device)
+    loop = _build(plan, cfg, run_dir, emit, device, data, summary)
+    info = plan.dataset
     emit("start", device=str(device), dataset=info.name, train_size=loop.n, val_size=len(data.x_val),
-         params=analysis.totals.params, macs=analysis.totals.macs, steps_per_epoch=steps_per_epoch,
+         params=plan.params, macs=plan.macs, steps_per_epoch=loop.steps_per_epoch,
          total_steps=loop.total_steps, expected_initial_loss=round(loop.expected, 4),
-         notices=list(adapted.notices), predicted_train_memory_bytes=loop.predicted)
-    for notice in adapted.notices:
-        emit("warning", message=notice)
-    for notice in transfer_notices:  # [transfer]
+         notices=list(plan.notices + loop.transfer_notices), predicted_train_memory_bytes=loop.predicted)
+    for notice in plan.notices + loop.transfer_notices:
         emit("warning", message=notice)
     loop.run_loss = torch.zeros((), device=device)
     loop.run_correct = torch.zeros((), device=device, dtype=torch.long)
     loop.window_start = loop.train_start = time.perf_counter()
-    model.train()
+    loop.model.train()
     return loop
+
+
+def _build(plan: RunPlan, cfg: TrainConfig, run_dir: Path, emit: Callable[..., None], device: torch.device,
+           data: PreparedData, summary: dict) -> _Loop:
+    """The network, optimizer and schedule on the device as the plan says (channels_last on CUDA)."""
+    from explorer.data.augment import Augment
+
+    if plan.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats(device)
+    model = build(plan.spec).to(device)
+    notices = transfer.prepare(model, cfg, summary)  # trained weights to start from, what is frozen, lineage
+    if plan.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    summary.update(params=plan.params, macs=plan.macs)
+    optimizer = cfg.make_optimizer(transfer.param_groups(model, cfg))  # trainable only; loaded layers at lr x scale
+    steps_per_epoch = max(1, math.ceil(len(data.x_train) / cfg.batch_size))
+    classes = plan.spec.num_classes
+    return _Loop(spec=plan.spec, cfg=cfg, run_dir=run_dir, emit=emit, device=device, data=data, model=model,
+                 optimizer=optimizer, scheduler=_scheduler(optimizer, cfg, steps_per_epoch), autocast=_autocast(plan),
+                 # overfit mode fits a handful of images exactly: no augmentation (cs231n's sanity check)
+                 augment=Augment(crop_padding=0, flip=False) if cfg.overfit else
+                 Augment(crop_padding=cfg.crop_padding, flip=cfg.flip),
+                 generator=torch.Generator().manual_seed(cfg.seed), num_classes=classes,
+                 expected=math.log(classes), predicted=plan.memory_bytes, steps_per_epoch=steps_per_epoch,
+                 total_steps=cfg.epochs * steps_per_epoch, channels_last=plan.channels_last,
+                 transfer_notices=tuple(notices), started=summary["started"])
 
 
 def _epoch(loop: _Loop, epoch: int, summary: dict) -> bool:
@@ -305,8 +264,8 @@ def _epoch(loop: _Loop, epoch: int, summary: dict) -> bool:
             loop.stop_reason = f"stopped after the time limit of {cfg.max_seconds:g} s"
             break
     eval_start = time.perf_counter()
-    result = _evaluate(loop.model, loop.data, loop.data.x_val, loop.data.y_val, dev, loop.autocast, loop.cuda,
-                       cfg.label_smoothing)
+    result = _evaluate(loop.model, loop.data, loop.data.x_val, loop.data.y_val, dev, loop.autocast,
+                       loop.channels_last, cfg.label_smoothing)
     seen = max(1, loop.images_trained - (epoch - 1) * loop.n)
     loop.emit("epoch", epoch=epoch, step=loop.step, train_loss=round(epoch_loss.item() / seen, 5),
               train_acc=round(epoch_correct.item() / seen, 5), val_loss=round(result["val_loss"], 5),
@@ -329,7 +288,7 @@ def _step(loop: _Loop, idx: torch.Tensor, epoch: int) -> tuple[torch.Tensor, tor
     data = loop.data
     xb = loop.augment(data.x_train[idx], generator=loop.generator)  # uint8: crops pad with black
     xb = (xb.float() / 255 - data.mean) / data.std  # (B, C, H, W) float32
-    if loop.cuda:
+    if loop.channels_last:
         xb = xb.contiguous(memory_format=torch.channels_last)
     yb = data.y_train[idx]
     with loop.autocast():
@@ -363,7 +322,7 @@ def _log_step(loop: _Loop, loss: torch.Tensor, epoch: int) -> None:
             raise StopRun("diverged", "the first loss is not a number: check the learning rate "
                                       "and the network's last layer")
         far = abs(loop.first_loss - loop.expected) > max(0.5, 0.5 * loop.expected)
-        if far and not loop.cfg.init_from:  # [transfer] trained weights need not start at ln(classes)
+        if far and not loop.cfg.init_from:  # trained weights need not start at ln(classes)
             loop.emit("warning", step=loop.step, message=(
                 f"the first loss is {loop.first_loss:.3f} but ln({loop.num_classes}) = {loop.expected:.3f} is "
                 f"expected from an untrained network (uniform guesses); check the initialisation "
@@ -404,7 +363,7 @@ def _record_failure(e: BaseException, spec: NetworkSpec, cfg: TrainConfig, summa
     elif isinstance(e, torch.OutOfMemoryError):
         need = None
         try:
-            need = format_bytes(predicted_memory(spec, cfg, resolve_device(cfg.device)))
+            need = format_bytes(plan_run(spec, cfg).memory_bytes)
         except Exception:  # noqa: BLE001 - the advice is best effort
             pass
         summary.update(status="failed", message=(

@@ -346,32 +346,15 @@ class FrozenCost:
         return self.full.total - self.frozen.total
 
 
-def _optimizer_name(cfg: TrainConfig) -> str:
-    return cfg.optimizer if cfg.optimizer != "sgd" else ("sgd" if cfg.momentum > 0 else "sgd-plain")
-
-
 def frozen_cost(spec: NetworkSpec, cfg: TrainConfig, batch: int | None = None, dtype: str = "float32") -> FrozenCost:
     """The Build/Train pages' figures: trainable parameters and the training-memory prediction with
     cfg.freeze applied, beside the same network trained whole (meta device, nothing allocated)."""
     n = frozen_blocks(spec, cfg.freeze)
     batch = batch or cfg.batch_size
-    frozen = analyze(spec, batch=batch, dtype=dtype, optimizer=_optimizer_name(cfg), frozen_blocks=n)
-    full = frozen if n == 0 else analyze(spec, batch=batch, dtype=dtype, optimizer=_optimizer_name(cfg))
+    frozen = analyze(spec, batch=batch, dtype=dtype, optimizer=cfg.memory_optimizer, frozen_blocks=n)
+    full = frozen if n == 0 else analyze(spec, batch=batch, dtype=dtype, optimizer=cfg.memory_optimizer)
     return FrozenCost(frozen_blocks=n, params=frozen.totals.params, trainable_params=frozen.totals.trainable_params,
                       frozen=frozen.totals.memory, full=full.totals.memory)
-
-
-def predicted_memory(spec: NetworkSpec, cfg: TrainConfig, device: torch.device) -> int:
-    """The training-memory prediction of a run (bytes), frozen blocks included: fp32 weights,
-    gradients and optimizer state; activations in bf16 under CUDA autocast."""
-    n = frozen_blocks(spec, cfg.freeze)
-    optimizer = _optimizer_name(cfg)
-    full = analyze(spec, batch=cfg.batch_size, dtype="float32", optimizer=optimizer, frozen_blocks=n).totals.memory
-    if device.type != "cuda":
-        return full.total
-    half = analyze(spec, batch=cfg.batch_size, dtype="bfloat16", optimizer=optimizer, frozen_blocks=n).totals.memory
-    return (full.parameters + full.buffers + full.gradients + full.optimizer_state
-            + half.saved_activations + half.workspace)
 
 
 # --- fewer training images ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """End to end in headless Chromium: start `streamlit run app.py` with its runs folder in a tmp dir,
 open the Train page, launch a short CPU run of LeNet-5 on the offline 8x8 digits (20 epochs, a few seconds), watch the
-progress and the live curves appear and the run complete, then launch a second run and see both
-overlaid. Screenshots go to tests/artifacts/ (git-ignored). Never runs `playwright install`: it
+progress and the live curves appear (above the run's card) and the run complete, then launch a
+second run and see both overlaid, both cards kept and the line styles still explained; a new
+session opens on the latest run's curves. Screenshots go to tests/artifacts/ (git-ignored). Never runs `playwright install`: it
 drives the system Chromium at /usr/bin/chromium and is skipped when that is missing."""
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def test_train_watch_and_overlay(app_url, browser, runs_dir):
     page.get_by_text(" of 20 · step ").wait_for()  # the progress bar of the live panel
     page.get_by_test_id("stPlotlyChart").first.wait_for()  # the curves, drawn while it runs
     page.get_by_text("Time left").wait_for()  # shown while the run goes
+    chart = page.get_by_test_id("stPlotlyChart").first.bounding_box()
+    card = page.get_by_text("Run folder ").first.bounding_box()
+    assert chart["y"] < card["y"] and chart["y"] < 1100, (chart, card)   # the curves in view, above the card
     page.get_by_text("Validation (per epoch)", exact=False).first.wait_for()
     _shot(page, "train_running.png")
     page.get_by_text("Completed: Finished all epochs").wait_for()
@@ -91,9 +95,10 @@ def test_train_watch_and_overlay(app_url, browser, runs_dir):
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("lr 0.05").first.wait_for()
     page.get_by_text("Epoch 8 of 8 · step 184 of 184 · 100%").wait_for()  # the second run's card
-    page.get_by_text("Completed: Finished all epochs").wait_for()
+    page.get_by_text("Completed: Finished all epochs").nth(1).wait_for()   # the first run's card stays
     page.get_by_text("lr 0.1", exact=False).first.wait_for()
     page.get_by_text("One colour per run").wait_for()
+    page.get_by_text("Line style").first.wait_for()   # the line-style key beside the runs in the legend
     _one_chart(page)
     _no_exception(page)
     assert len(list(runs_dir.glob("2*"))) == 2
@@ -101,3 +106,13 @@ def test_train_watch_and_overlay(app_url, browser, runs_dir):
     page.wait_for_timeout(1500)
     _shot(page, "train_overlay.png")
     page.close()
+
+    # a new session: no run picked yet, so the latest run's curves show instead of an empty chart
+    fresh = browser.new_page(viewport={"width": 1500, "height": 1100}, locale="en-US")
+    fresh.set_default_timeout(90_000)
+    fresh.goto(app_url + "/train")
+    fresh.get_by_role("heading", name="Train LeNet-5").wait_for()
+    fresh.get_by_test_id("stPlotlyChart").first.wait_for()
+    fresh.get_by_text("Completed: Finished all epochs").first.wait_for()
+    _no_exception(fresh)
+    fresh.close()

@@ -1,0 +1,158 @@
+"""plan_run: the decision made before a run starts. The Train page shows it; the loop carries it out.
+
+Owns: the device a run trains on (resolve_device), the precision its activations take (bf16
+autocast on CUDA, float32 on the CPU), the memory format (channels_last on CUDA), the network
+fitted to the dataset (explorer.training.adapt), the predicted training memory for that device
+and precision at the run's batch size (from explorer.core.analysis), the warnings worth reading
+before a launch and the one blocking problem, if any. Because the page and the loop both ask
+here, the page's "predicted training memory" is the number the run records in its start event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from explorer.core.analysis import MemoryBreakdown, analyze
+from explorer.core.spec import NetworkSpec
+from explorer.errors import ConfigError, DataError, SpecError, UserError
+from explorer.training.adapt import Adapted, adapt_spec
+from explorer.training.config import TrainConfig
+from explorer.training.transfer import frozen_blocks
+
+SLOW_ON_CPU_MACS = 50e6     # MACs per image above which a CPU run gets a warning
+DIGIT_SETS = ("mnist5k", "digits", "mnist", "svhn")   # horizontal flips turn these into other shapes
+CUDA_DTYPE = "bfloat16"     # activations under CUDA autocast (weights, gradients, optimizer state stay fp32)
+CPU_DTYPE = "float32"
+BLOCKED = ("settings", "dataset", "network", "analysis")  # what a blocking problem asks to change
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What launching a spec with a TrainConfig does, or why it cannot start."""
+
+    config: TrainConfig                       # the settings planned for (validated when error is None)
+    dataset: object | None                    # explorer.data.DatasetInfo the plan was made for
+    adapted: Adapted | None                   # the spec fitted to the dataset, and how images are sized
+    device: str                               # "cpu" or "cuda": where the run trains
+    dtype: str                                # activations' precision: "bfloat16" (CUDA autocast) or "float32"
+    channels_last: bool                       # images and weights in channels_last memory format (CUDA)
+    batch_size: int                           # images per optimizer step
+    params: int | None                        # parameters of the fitted network (elements)
+    macs: int | None                          # multiply-accumulates per image
+    memory: MemoryBreakdown | None            # predicted training memory at batch_size, device and dtype (bytes)
+    notices: tuple[str, ...] = ()             # how the network was fitted to the data
+    warnings: tuple[str, ...] = ()            # worth reading before a launch; nothing blocks
+    error: UserError | None = None            # the blocking problem: raise it (loop) or show it (page)
+    blocked_at: str | None = None             # one of BLOCKED when error is set: what to change
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def spec(self) -> NetworkSpec | None:
+        """The network as it will be trained (fitted to the dataset)."""
+        return self.adapted.spec if self.adapted else None
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return None if self.memory is None else self.memory.total
+
+    def raise_if_blocked(self) -> "RunPlan":
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: CUDA when there is a GPU, else the CPU; ConfigError when cuda is asked for but absent."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available here; use auto or cpu",
+                          field="device")
+    return torch.device(name)
+
+
+def predicted_memory(spec: NetworkSpec, cfg: TrainConfig, device: str) -> tuple[MemoryBreakdown, int, int]:
+    """(training memory at cfg.batch_size, params, MACs per image) of an adapted spec on `device`:
+    fp32 weights, gradients and optimizer state (trainable parameters only: cfg.freeze); activations
+    in bf16 under CUDA autocast."""
+    frozen = frozen_blocks(spec, cfg.freeze)  # transfer learning: no gradients or state for these
+    full = analyze(spec, batch=cfg.batch_size, dtype=CPU_DTYPE, optimizer=cfg.memory_optimizer,
+                   frozen_blocks=frozen).totals
+    memory = full.memory
+    if device == "cuda":
+        half = analyze(spec, batch=cfg.batch_size, dtype=CUDA_DTYPE, optimizer=cfg.memory_optimizer,
+                       frozen_blocks=frozen).totals.memory
+        memory = MemoryBreakdown(parameters=memory.parameters, buffers=memory.buffers, gradients=memory.gradients,
+                                 optimizer_state=memory.optimizer_state, saved_activations=half.saved_activations,
+                                 workspace=half.workspace)
+    return memory, full.params, full.macs
+
+
+def _warnings(cfg: TrainConfig, info, device: str, macs: int) -> tuple[str, ...]:
+    warnings = []
+    if device == "cpu" and macs > SLOW_ON_CPU_MACS:
+        warnings.append(f"This network needs {macs / 1e6:,.2f} MMACs per image; on the CPU an epoch can take "
+                        f"many minutes. Set a time limit, pick a smaller network, or use a GPU.")
+    if not info.offline and info.name != "folder":
+        from explorer.data import default_data_root
+
+        where = cfg.data_root or default_data_root()
+        warnings.append(f"{info.title} is read from {where}; when it is not there yet it is downloaded on "
+                        f"first use, which needs an internet connection.")
+    if cfg.flip and info.name in DIGIT_SETS:
+        warnings.append("Horizontal flips turn digits into other shapes (a flipped 2 is no longer a 2); "
+                        "switch them off for digits.")
+    return tuple(warnings)
+
+
+def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str | None = None) -> RunPlan:
+    """The plan for training `spec` with `config`. Never raises for bad input: a blocking problem
+    is the plan's `error` (with `blocked_at`). dataset: the loaded dataset's DatasetInfo (the loop
+    passes it; an image folder knows its classes only then), else explorer.data.dataset_info.
+    device: "cpu"/"cuda" already chosen (a cluster's GPU), else resolve_device(config.device)."""
+    plan = RunPlan(config=config, dataset=dataset, adapted=None, device=device or "cpu", dtype=CPU_DTYPE,
+                   channels_last=False, batch_size=config.batch_size, params=None, macs=None, memory=None)
+
+    def blocked(stage: str, error: UserError) -> RunPlan:
+        return RunPlan(**{**plan.__dict__, "dataset": dataset, "error": error, "blocked_at": stage})
+
+    try:
+        config.validate()
+        if dataset is None:
+            from explorer.data import dataset_info
+
+            dataset = dataset_info(config.dataset)
+        device = device or resolve_device(config.device).type
+    except UserError as e:
+        return blocked("settings", e)
+    cuda = device == "cuda"
+    plan = RunPlan(**{**plan.__dict__, "dataset": dataset, "device": device, "channels_last": cuda,
+                      "dtype": CUDA_DTYPE if cuda else CPU_DTYPE})
+    classes = dataset.num_classes
+    if not classes:  # an image folder not read yet: the run fits the head once it knows the classes
+        if not config.data_root:
+            return blocked("dataset", DataError("the image-folder dataset needs a data folder (one sub-folder "
+                                                "of images per class): set the data root"))
+        classes = spec.num_classes
+    try:
+        adapted = adapt_spec(spec, dataset.channels, dataset.height, dataset.width, classes)
+    except UserError as e:
+        return blocked("network", e)
+    plan = RunPlan(**{**plan.__dict__, "adapted": adapted, "notices": adapted.notices})
+    try:
+        memory, params, macs = predicted_memory(adapted.spec, config, device)
+    except UserError as e:
+        return blocked("analysis", e)
+    except Exception as e:  # noqa: BLE001 - a bug in a formula: one sentence, never a traceback
+        return blocked("analysis", SpecError(f"the analysis failed ({type(e).__name__}: {e})"))
+    return RunPlan(**{**plan.__dict__, "params": params, "macs": macs, "memory": memory,
+                      "warnings": _warnings(config, dataset, device, macs)})
+
+
+__all__ = ["RunPlan", "plan_run", "resolve_device", "predicted_memory", "SLOW_ON_CPU_MACS", "CUDA_DTYPE",
+           "CPU_DTYPE", "BLOCKED"]
