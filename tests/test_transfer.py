@@ -21,7 +21,7 @@ from explorer.core.spec import spec_from_dict
 from explorer.errors import ConfigError, RunError
 from explorer.training import transfer
 from explorer.training.config import TrainConfig
-from explorer.training.loop import _optimizer, train
+from explorer.training.loop import train
 from explorer.training.runs import list_runs, read_metrics, write_json_atomic
 
 LENET = explorer.load_preset("lenet5")
@@ -178,7 +178,7 @@ def test_param_groups_give_loaded_layers_a_lower_rate(tmp_path):
     model = build(LENET.with_num_classes(5))
     cfg = TrainConfig(lr=0.1, init_from=str(source), pretrained_lr_scale=0.1)
     transfer.prepare(model, cfg)
-    opt = _optimizer(model, cfg)                                  # the loop's own optimizer
+    opt = cfg.make_optimizer(transfer.param_groups(model, cfg))   # as the loop makes it (loop._build)
     assert [g["lr"] for g in opt.param_groups] == [0.1, pytest.approx(0.01)]
     head = {id(model.linear2.weight), id(model.linear2.bias)}
     assert {id(p) for p in opt.param_groups[0]["params"]} == head
