@@ -14,7 +14,6 @@ runs are ordinary runs in the runs folder, so Compare and Inspect show them too.
 
 from __future__ import annotations
 
-import hmac
 import math
 import os
 import secrets
@@ -28,6 +27,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from explorer.access import code_matches
 from explorer.errors import ConfigError, QueueError
 from explorer.text import frame_csv
 from explorer.training.runs import RunRecord, read_json, write_json_atomic
@@ -64,8 +64,7 @@ class Challenge:
 
 def teacher_code_ok(code: str | None) -> bool:
     """True when `code` equals $CNN_EXPLORER_TEACHER_CODE (constant-time); never without a code set."""
-    expected = os.environ.get(TEACHER_CODE_ENV, "")
-    return bool(expected) and isinstance(code, str) and hmac.compare_digest(code.encode(), expected.encode())
+    return code_matches(TEACHER_CODE_ENV, code)
 
 
 def _require_teacher(code: str | None) -> None:

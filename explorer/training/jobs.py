@@ -19,7 +19,6 @@ reported in `problems`.
 
 from __future__ import annotations
 
-import hmac
 import os
 import shutil
 import sqlite3
@@ -29,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.access import code_matches
 from explorer.errors import QueueError
 from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
@@ -83,8 +83,7 @@ def max_queued() -> int:
 
 def owner_code_ok(code: str | None) -> bool:
     """True when `code` equals the server owner's code ($CNN_EXPLORER_OWNER_CODE; unset: never)."""
-    expected = os.environ.get(OWNER_CODE_ENV, "")
-    return bool(expected) and bool(code) and hmac.compare_digest(str(code).encode(), expected.encode())
+    return code_matches(OWNER_CODE_ENV, code)
 
 
 @dataclass(frozen=True)
