@@ -1,4 +1,5 @@
 """Datasets for the training loop: the whole split in memory as uint8 tensors.
+Never imports: streamlit, ui, or any explorer package but errors (data sits under the core's users).
 
     >>> from explorer.data import load_dataset
     >>> ds = load_dataset("mnist5k")            # offline, 4,000 train / 1,000 validation

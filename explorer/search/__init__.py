@@ -6,4 +6,7 @@
     driver.py     runs trials as ordinary queue jobs, prunes on per-epoch validation, resumes
     recipes.py    the training recipes (recipes/recipes.json) train starts from
     cli.py        the `sweep` and `sweeps` commands
+
+Never imports: streamlit, ui, interpret, classroom or charts (the Sweep page's figures are in
+explorer.charts.search).
 """
