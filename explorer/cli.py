@@ -11,9 +11,13 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from explorer.errors import ConfigError, DataError, RunError, UserError
 from explorer.core.spec import MAX_SPEC_BYTES, NetworkSpec, SpecError
+
+if TYPE_CHECKING:  # imported where used: `analyze` and `presets` start without the training code
+    from explorer.training.config import TrainConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -265,7 +269,7 @@ _TRAIN_FLAGS = ("dataset", "data_root", "epochs", "batch_size", "lr", "optimizer
                 "init_from", "freeze", "pretrained_lr_scale", "freeze_bn", "train_per_class")  # [transfer] last 5
 
 
-def _train_config(args) -> "TrainConfig":
+def _train_config(args) -> TrainConfig:
     """The TrainConfig from --config FILE and the flags (flags win); ConfigError when bad."""
     from explorer.training.config import TrainConfig
     from explorer.training.runs import load_json
@@ -293,24 +297,17 @@ def _train_config(args) -> "TrainConfig":
     return TrainConfig.from_dict(values)
 
 
-def check_train_input(spec: NetworkSpec, config: "TrainConfig") -> None:
-    """Everything `train` can check before it makes a run folder: the dataset exists, the image
-    folder is there, the device is available, the network fits the data. UserError when not."""
-    from explorer.data import dataset_info
-    from explorer.training.adapt import adapt_spec
-    from explorer.training.loop import resolve_device
+def check_train_input(spec: NetworkSpec, config: TrainConfig) -> None:
+    """Everything `train` can check before it makes a run folder, by the run's own plan
+    (explorer.training.plan): the settings and device, the dataset (an image folder must exist),
+    the network fitted to the data, the weights to start from and what is frozen, the analysis.
+    UserError when not."""
+    from explorer.training.plan import plan_run
 
-    info = dataset_info(config.dataset)
-    if config.dataset == "folder" or info.num_classes is None:
-        if not config.data_root or not Path(config.data_root).expanduser().is_dir():
-            raise DataError(f"the image-folder dataset needs --data-root DIR, an existing folder with one "
-                            f"sub-folder of images per class; got {config.data_root!r}")
-    else:
-        adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
-        from explorer.training.transfer import check_init  # [transfer] weights that fit, a freeze that leaves
-
-        check_init(adapted.spec, config)                   # something to train: else exit 2 before the run
-    resolve_device(config.device)
+    if config.dataset == "folder" and not (config.data_root and Path(config.data_root).expanduser().is_dir()):
+        raise DataError(f"the image-folder dataset needs --data-root DIR, an existing folder with one "
+                        f"sub-folder of images per class; got {config.data_root!r}")
+    plan_run(spec, config).raise_if_blocked()
 
 
 def _cmd_train(args) -> int:

@@ -309,6 +309,8 @@ def preflight(spec: NetworkSpec, cfg: TrainConfig) -> Preflight:
                     f"page, or pick another dataset."),
         "analysis": f"The network adapted to {title} does not fit together: {why} Change the network on the "
                     f"Build page.",
+        "transfer": f"{why} Change where the weights start from, or what is frozen, under Start from trained "
+                    f"weights below.",
     }[plan.blocked_at]
     return Preflight(plan=plan, error=error, dataset=title)
 

@@ -19,13 +19,13 @@ from explorer.core.spec import NetworkSpec
 from explorer.errors import ConfigError, DataError, SpecError, UserError
 from explorer.training.adapt import Adapted, adapt_spec
 from explorer.training.config import TrainConfig
-from explorer.training.transfer import frozen_blocks
+from explorer.training.transfer import check_init, frozen_blocks
 
 SLOW_ON_CPU_MACS = 50e6     # MACs per image above which a CPU run gets a warning
 DIGIT_SETS = ("mnist5k", "digits", "mnist", "svhn")   # horizontal flips turn these into other shapes
 CUDA_DTYPE = "bfloat16"     # activations under CUDA autocast (weights, gradients, optimizer state stay fp32)
 CPU_DTYPE = "float32"
-BLOCKED = ("settings", "dataset", "network", "analysis")  # what a blocking problem asks to change
+BLOCKED = ("settings", "dataset", "network", "transfer", "analysis")  # what a blocking problem asks to change
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,11 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
     except UserError as e:
         return blocked("network", e)
     plan = RunPlan(**{**plan.__dict__, "adapted": adapted, "notices": adapted.notices})
+    if config.init_from or config.freeze != "none":
+        try:  # the weights fit the fitted network, and something is left to train (meta device)
+            plan = RunPlan(**{**plan.__dict__, "notices": adapted.notices + tuple(check_init(adapted.spec, config))})
+        except UserError as e:
+            return blocked("transfer", e)
     try:
         memory, params, macs = predicted_memory(adapted.spec, config, device)
     except UserError as e:
