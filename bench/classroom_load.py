@@ -223,13 +223,109 @@ async def _student(browser, url: str, index: int, plan, think: float, rng: rando
         await context.close()
 
 
+class _WsPage:
+    """What one Streamlit websocket session shows: the number inputs by label (the first of each
+    label, as the browser test picks the block editor's) and the markdown/caption texts."""
+
+    def __init__(self, ws):
+        self.ws, self.page_hash, self.inputs = ws, "", {}
+
+    async def rerun(self, states=()) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        msg = BackMsg()
+        msg.rerun_script.query_string = ""
+        msg.rerun_script.page_script_hash = self.page_hash
+        msg.rerun_script.widget_states.SetInParent()
+        for state in states:
+            msg.rerun_script.widget_states.widgets.append(state)
+        await self.ws.send(msg.SerializeToString())
+
+    async def until_shown(self, params: str, batch: int, timeout: float) -> float:
+        """Read messages until a caption names `params` parameters and batch `batch`; the time
+        (perf_counter) that message arrived. The rest of the script run is read too (until its
+        script_finished), so the next edit starts from a quiet session."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        shown, inputs, deadline = None, {}, time.perf_counter() + timeout
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), max(0.1, deadline - time.perf_counter()))
+            msg = ForwardMsg.FromString(raw)
+            kind = msg.WhichOneof("type")
+            if kind == "new_session":
+                self.page_hash = msg.new_session.page_script_hash or self.page_hash
+                inputs = {}
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                which = element.WhichOneof("type")
+                if which == "number_input":
+                    inputs.setdefault(element.number_input.label, element.number_input)
+                elif which == "markdown" and shown is None:
+                    body = element.markdown.body
+                    if f"{params} parameters" in body and f"batch {batch} " in body:
+                        shown = time.perf_counter()
+            elif kind == "script_finished":
+                self.inputs.update(inputs)
+                if shown is not None:
+                    return shown
+                if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                    raise RuntimeError(f"the run ended without showing {params} parameters at batch {batch}")
+
+    def value_state(self, label: str, value: int):
+        from streamlit.proto.NumberInput_pb2 import NumberInput
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        widget = self.inputs[label]
+        state = WidgetState(id=widget.id)
+        if widget.data_type == NumberInput.INT:
+            state.int_value = value
+        else:
+            state.double_value = float(value)
+        return state
+
+
+async def _ws_student(url: str, index: int, plan, think: float, rng: random.Random, result: EditResult) -> None:
+    """One session over Streamlit's own websocket protocol (the protobuf messages the browser sends)."""
+    import websockets
+
+    try:
+        start = time.perf_counter()
+        async with websockets.connect(url.replace("http://", "ws://") + "/_stcore/stream",
+                                      subprotocols=["streamlit"], max_size=None, open_timeout=EDIT_TIMEOUT_S,
+                                      ping_interval=None) as ws:
+            page = _WsPage(ws)
+            await page.rerun()
+            try:
+                shown = await page.until_shown(_expected_params(6), DEFAULT_BATCH, EDIT_TIMEOUT_S)
+            except (RuntimeError, asyncio.TimeoutError) as e:
+                result.lost.append(f"session {index}: the page never showed its numbers ({e!r:.120})")
+                return
+            result.first_show_ms.append((shown - start) * 1000)
+            for label, value, params, batch in plan:
+                await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+                try:
+                    state = page.value_state(label, value)
+                    start = time.perf_counter()
+                    await page.rerun([state])
+                    shown = await page.until_shown(params, batch, EDIT_TIMEOUT_S)
+                except (KeyError, RuntimeError, asyncio.TimeoutError) as e:
+                    result.lost.append(f"session {index}: {label} = {value} never showed ({e!r:.120})")
+                    return
+                result.latencies_ms.append((shown - start) * 1000)
+    except (OSError, websockets.WebSocketException) as e:
+        result.lost.append(f"session {index}: the websocket failed ({e!r:.120})")
+
+
 async def _edit_phase(browser, url: str, pid: int, sessions: int, edits: int, think: float,
                       seed: int) -> EditResult:
+    """N sessions at once: browser contexts when `browser` is given, else websocket clients."""
     result = EditResult(sessions)
     plan = edit_plan(edits)
     start = time.perf_counter()
     with RssSampler(pid) as sampler:
-        await asyncio.gather(*(_student(browser, url, i, plan, think, random.Random(seed * 1000 + i), result)
+        await asyncio.gather(*((_student(browser, url, i, plan, think, random.Random(seed * 1000 + i), result)
+                                if browser is not None else
+                                _ws_student(url, i, plan, think, random.Random(seed * 1000 + i), result))
                                for i in range(sessions)))
     result.wall_s = time.perf_counter() - start
     mem = memory_kib(pid)
@@ -238,15 +334,24 @@ async def _edit_phase(browser, url: str, pid: int, sessions: int, edits: int, th
 
 
 def run_edits(url: str, pid: int, session_counts: list[int], edits: int, think: float = 1.0,
-              seed: int = 0) -> list[EditResult]:
-    """One Chromium, then for each N in session_counts N fresh contexts editing at once."""
-    from playwright.async_api import async_playwright
+              seed: int = 0, client: str = "ws") -> list[EditResult]:
+    """For each N in session_counts, N fresh sessions editing at once: contexts of one Chromium
+    (client="browser") or websocket clients (client="ws")."""
 
     async def go() -> list[EditResult]:
+        # warm-up, not counted: the server's first script run imports torch and fills the caches
+        await _ws_student(url, -1, [], 0.0, random.Random(seed), EditResult(0))
+        results = []
+        if client == "ws":
+            for n in session_counts:
+                results.append(await _edit_phase(None, url, pid, n, edits, think, seed))
+                await asyncio.sleep(1.0)
+            return results
+        from playwright.async_api import async_playwright
+
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                results = []
                 for n in session_counts:
                     results.append(await _edit_phase(browser, url, pid, n, edits, think, seed))
                     await asyncio.sleep(1.0)  # let the server drop the closed sessions' websockets
@@ -369,11 +474,12 @@ def _mib(kib: int) -> str:
     return f"{kib / 1024:7.1f} MiB"
 
 
-def print_edits(results: list[EditResult], edits: int, think: float) -> None:
+def print_edits(results: list[EditResult], edits: int, think: float, client: str = "ws") -> None:
     base = results[0]
     b50, b95, brss = percentile(base.latencies_ms, 50), percentile(base.latencies_ms, 95), base.peak_kib or 1
     print(f"Build page edits: LeNet-5, {edits} edits per session (batch size and first conv's filters "
-          f"alternately), think time {think:g} s ±50%; one Chromium, one context per session")
+          f"alternately), think time {think:g} s ±50%; " + ("one Chromium, one context per session" if client ==
+          "browser" else "one Streamlit websocket client per session"))
     print(f"{'N':>4} {'edits':>6} {'lost':>5} {'p50 ms':>8} {'p95 ms':>8} {'p50/N1':>7} {'p95/N1':>7} "
           f"{'open p50':>9} {'RSS end':>12} {'RSS peak':>12} {'peak/N1':>8} {'VmHWM':>12} {'wall s':>7}")
     for r in results:
@@ -401,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
                                                               "the baseline of the ratios")
     parser.add_argument("--edits", type=int, default=6, help="edits per session")
     parser.add_argument("--think", type=float, default=1.0, help="seconds between a session's edits (±50%%)")
+    parser.add_argument("--client", choices=("ws", "browser"), default="ws",
+                        help="ws: Streamlit's websocket protocol, one connection per session (reaches 30 on a "
+                             "2-core machine); browser: one Chromium context per session")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs-sessions", type=int, default=30, help="sessions submitting runs (0: skip)")
     parser.add_argument("--jobs-per-session", type=int, default=1)
@@ -408,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--keep", action="store_true", help="keep the temporary runs folders and the server log")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # each table as soon as it is measured
     counts = [int(n) for n in args.sessions.split(",") if n.strip()]
     if not counts or min(counts) < 1 or args.edits < 1:
         parser.error("--sessions needs counts >= 1 and --edits >= 1")
@@ -420,8 +530,8 @@ def main(argv: list[str] | None = None) -> int:
         if counts:
             (tmp / "edit-runs").mkdir()
             with app_server(tmp / "edit-runs", tmp / "streamlit.log") as (url, pid):
-                results = run_edits(url, pid, counts, args.edits, args.think, args.seed)
-            print_edits(results, args.edits, args.think)
+                results = run_edits(url, pid, counts, args.edits, args.think, args.seed, args.client)
+            print_edits(results, args.edits, args.think, args.client)
             failed |= any(r.lost or len(r.latencies_ms) != r.sessions * args.edits for r in results)
         if args.jobs_sessions:
             (tmp / "job-runs").mkdir()
