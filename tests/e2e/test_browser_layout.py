@@ -65,9 +65,11 @@ def _open(browser, url: str, width: int, height: int):
 
 
 def _settle(page) -> None:
-    """Until the script run ends (the status widget goes) and the layout settles."""
+    """Until the script run ends (the status widget goes), no placeholder skeleton is left and the
+    layout settles."""
     page.wait_for_timeout(500)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"], "
+                           "[data-testid=\"stSkeleton\"]')", timeout=90_000)
     page.wait_for_timeout(1200)
 
 
@@ -81,6 +83,9 @@ def _fits(page, where: str) -> None:
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_fits(app, browser, name, width, height):
     page = _open(browser, f"{app}/{PAGES[name]}", width, height)
+    if name == "build":
+        page.get_by_text("61,706 parameters").wait_for()
+        _settle(page)
     _fits(page, f"{name} at {width}x{height}")
     page.screenshot(path=str(ARTIFACTS / f"layout-{name}-{width}x{height}.png"))
     page.close()
@@ -92,7 +97,7 @@ def test_layer_table_fits_in_each_column_set(app, browser, width, height):
     page = _open(browser, f"{app}/?net={encode_spec(load_preset('vgg16'))}", width, height)
     page.get_by_text("138,357,544").first.wait_for()
     for columns in ("Costs", "Shares", "Formulas"):
-        page.get_by_test_id("stMain").get_by_role("button", name=columns, exact=True).click()
+        page.get_by_test_id("stButtonGroup").get_by_text(columns, exact=True).click()
         _settle(page)
         tables = page.evaluate(TABLES)
         assert len(tables) == 1, tables
