@@ -161,9 +161,10 @@ COLUMN_HELP = {
     "Output shape": "Channels × height × width per image (or features for flat vectors)",
     "Params": "Parameter elements including biases (PyTorch's count)",
     "% params": "Share of all parameters in the network",
-    "MACs": "Multiply-accumulates per image of conv and linear layers, bias excluded; FLOPs = 2 × MACs",
+    "MACs": "Multiply-accumulates per image of conv and linear layers, bias excluded; FLOPs = 2 × MACs "
+            "(K thousand, M million, B billion)",
     "% MACs": "Share of all multiply-accumulates",
-    "Activations": "Output elements per image (the cs231n 'memory' column)",
+    "Activations": "Output elements per image (the cs231n 'memory' column; K thousand, M million)",
     "Activation memory": "Output elements × bytes per value × batch size",
     "Receptive field": "Input pixels one output value sees (height × width); largest branch for "
                        "branching blocks",
@@ -189,7 +190,7 @@ def layer_frame(a: Analysis) -> pd.DataFrame:
 
 
 # Column sets of the layer table. Each fits a 1024-px projector beside the sidebar (about 620 px of
-# table); "All" scrolls sideways there and fits from about 1600 px.
+# table); "All" scrolls sideways there and fits a 1920-px screen.
 LAYER_COLUMNS = {
     "Costs": ("Block", "Layer", "Output shape", "Params", "MACs", "Activations", "Activation memory",
               "Receptive field"),
@@ -211,8 +212,8 @@ def layer_table(spec: NetworkSpec, a: Analysis) -> None:
               "Params": number("Params", 92), "MACs": number("MACs", 64, "compact"),
               "Activations": number("Activations", 84, "compact"),
               "% params": share("% params"), "% MACs": share("% MACs"),
-              "Activation memory": cc.TextColumn(f"Memory (B={a.batch:,})", help=COLUMN_HELP["Activation memory"],
-                                                 width=88),
+              "Activation memory": cc.TextColumn("Memory", width=88, help=f"{COLUMN_HELP['Activation memory']} "
+                                                                          f"(B = {a.batch:,} here)"),
               "Layer": cc.TextColumn("Layer", help=COLUMN_HELP["Layer"], width=80),
               "Output shape": cc.TextColumn("Output", help=COLUMN_HELP["Output shape"], width=84),
               "Receptive field": cc.TextColumn("RF (px)", help=COLUMN_HELP["Receptive field"], width=60),
