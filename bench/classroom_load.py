@@ -1,37 +1,40 @@
 """A class of students on one server: edit latency and memory at N sessions, then 30 training jobs.
 
     .venv/bin/python bench/classroom_load.py [--sessions 1,10,30] [--edits 6] [--think 1.0]
-                                             [--jobs-sessions 30] [--jobs-per-session 1] [--epochs 1]
+        [--client ws|browser] [--jobs-sessions 30] [--jobs-per-session 1] [--epochs 1] [--dataset digits]
 
-Part 1, editing. One `streamlit run app.py` server (its own temporary runs folder) and one headless
-Chromium (the system one at /usr/bin/chromium) with one browser context per student, so every
-session has its own cookies, websocket and session state, as 30 laptops would. For each N in
---sessions, N fresh contexts open the Build page at once (the default LeNet-5), then each makes
---edits edits in turn, as a student does: the batch size B, then the first conv's filter count K,
-alternately, with --think seconds (jittered) between them. One edit's latency runs from the key
-press that commits the value (Enter) until the page shows the new numbers: the caption under the
-headline numbers names both the exact parameter count (computed here with explorer.analyze for the
-new spec) and the batch size, so a stale page never matches. Printed: p50/p95 per N and their
-ratio to the N=1 run of this same process, the time until a fresh session first shows its numbers,
-and the server process's resident memory (RSS at the end of the phase, the highest RSS sampled
-during it, and the kernel's lifetime peak VmHWM) with the ratio to N=1.
+Part 1, editing. One `streamlit run app.py` server (its own temporary runs folder); a warm-up session
+(not counted) loads torch and fills the caches; then for each N in --sessions, N fresh sessions open
+the Build page at once (the default LeNet-5) and each makes --edits edits in turn, as a student
+does: the batch size B, then the first conv's filter count K, alternately, with --think seconds
+(±50%, seeded) between them. One edit's latency runs from sending the new value until the page shows
+the new numbers: the caption under the headline numbers names both the exact parameter count
+(computed here with explorer.analyze for the new spec) and the batch size, so a stale page never
+matches. Printed: p50/p95 per N and their ratio to the first N (the baseline, same process), the
+time until a fresh session first shows its numbers, and the server process's resident memory (RSS
+at the end of the phase, the highest RSS sampled during it, the kernel's lifetime peak VmHWM) with
+the ratio to the baseline. An edit not shown within $CLASSROOM_EDIT_TIMEOUT seconds (120) is lost.
 
-Why a browser and not a bare websocket client: the latency a student sees includes the browser
-applying Streamlit's deltas and drawing the page, and a hand-written client would have to follow
-Streamlit's private protocol (protobuf messages, widget ids) that changes between versions. One
-Chromium with 30 contexts needs about 3-4 GB of memory, which this machine has. The cost: on a
-small machine the 30 renderers compete with the server for the CPU, so the numbers are an upper
-bound of what the server alone would give (say how many cores and what load when you quote them).
+Two clients. --client browser: one headless Chromium (the system one at /usr/bin/chromium), one
+browser context per session (own cookies, websocket and session state, as 30 laptops), typing into
+the sidebar's number inputs and waiting for the caption's text in the DOM; this includes the
+browser's own drawing. On a 2-core machine 30 Chromium renderers and the server cannot share the CPU:
+at N=30 no page opened within 120 s, so --client ws (the default) speaks Streamlit's own websocket
+protocol instead: the BackMsg/ForwardMsg protobuf classes that ship with streamlit, one connection
+per session, sending a rerun with the changed widget's state exactly as the browser does and
+timing until the caption's delta arrives. It measures the server (what scales with N), not the
+drawing, and costs a few MB per session in this process.
 
 Part 2, training. --jobs-sessions owners (distinct random ids, as the Train page gives each
-session) submit --jobs-per-session tiny runs each (LeNet-5 on `digits`, --epochs, CPU) at once from
+session) submit --jobs-per-session tiny runs each (LeNet-5 on --dataset, --epochs, CPU) at once from
 as many threads, through one shared explorer.training.jobs.JobQueue as the page's cached handle
 does. Every submission either becomes a job or is refused with a message (the per-session and
 total limits, $CNN_EXPLORER_MAX_QUEUED_PER_SESSION and $CNN_EXPLORER_MAX_QUEUED); the queue is then
 advanced until every accepted job has finished. Checked: no submission vanished (accepted +
 refused = submitted), every accepted job ended "completed", and the runs folder holds exactly one
 run folder with a completed summary.json per accepted job and nothing else.
-Exit status 1 when a check fails or an edit's latency could not be measured.
+Exit status 1 when a check fails or an edit's latency could not be measured. The numbers depend on
+the machine and on what else runs on it: quote them with the load average (printed before/after).
 """
 
 from __future__ import annotations
