@@ -62,7 +62,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 STREAMLIT = Path(sys.executable).with_name("streamlit")
-EDIT_TIMEOUT_S = float(os.environ.get("CLASSROOM_EDIT_TIMEOUT", 120))     # an edit not shown after this long counts as lost
+EDIT_TIMEOUT_S = float(os.environ.get("CLASSROOM_EDIT_TIMEOUT", 120))  # an edit not shown by then is lost
 BATCH_LABEL, FILTERS_LABEL = "Batch size B", "Filters K"   # ui/sidebar.py's labels
 DEFAULT_BATCH = 32          # ui.state.DEFAULT_BATCH: what a fresh session shows
 
