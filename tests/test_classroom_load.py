@@ -5,6 +5,7 @@ tiny training runs and none is lost. No timing threshold: the numbers depend on 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,12 @@ pytestmark = [pytest.mark.slow]
 def bench():
     spec = importlib.util.spec_from_file_location("classroom_load", ROOT / "bench" / "classroom_load.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
 
 
 def test_edit_plan_always_changes_what_the_caption_shows(bench):
@@ -45,7 +50,7 @@ def test_two_sessions_every_edit_measured(bench, tmp_path, client):
     assert r.sessions == 2 and r.lost == []
     assert len(r.latencies_ms) == 2 * 3 and all(v > 0 for v in r.latencies_ms)
     assert len(r.first_show_ms) == 2
-    assert r.rss_kib > 0 and r.peak_kib >= r.rss_kib and r.hwm_kib >= r.peak_kib
+    assert r.rss_kib > 0 and r.peak_kib > 0 and r.hwm_kib > 0  # the kernel updates VmHWM lazily: no order
 
 
 def test_two_sessions_jobs_none_lost(bench, tmp_path, monkeypatch):
