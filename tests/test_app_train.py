@@ -17,7 +17,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import load_preset
-from explorer.core.report import format_bytes
+from explorer.units import format_bytes
 from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.jobs import JobQueue

@@ -18,7 +18,7 @@ from explorer.training.checkpoint import load_run_spec_config
 from explorer.errors import UserError
 from explorer.training.runs import list_runs
 from explorer.training.status import short_label   # run-folder names are parsed in explorer
-from explorer.units import format_count, format_percent
+from explorer.units import format_count, format_percent, format_short
 from ui import state
 from ui.views import lazy_tabs
 
@@ -169,18 +169,20 @@ def diff_view(frame: pd.DataFrame, root: Path | None = None) -> None:
     diff = cmp.architecture_diff(spec_a, an_a, spec_b, an_b)
     numbers = ["A params", "A MACs", "B params", "B MACs"]
     shown = diff.astype({c: object for c in numbers})
-    for c in numbers:  # a blank, not "None", where a side has no layer
-        shown[c] = [f"{format_count(v)}" if not pd.isna(v) else "" for v in diff[c]]
+    for c in numbers:  # compact (48.1K) so both sides fit a 1024-px projector; a blank where a side has no layer
+        shown[c] = [format_short(v) if not pd.isna(v) else "" for v in diff[c]]
     styled = shown.style.map(lambda v: CHANGE_COLORS.get(v, ""), subset=["Change"])
     cc = st.column_config
+    # About 640 px in all: the diff fits beside the sidebar at 1024 px; the MACs per layer are one
+    # click away (the table's column menu) and their totals are in the table above.
     st.dataframe(styled, hide_index=True, key=state.CMP_DIFF, height=min(35 * (len(diff) + 1) + 3, 640), column_config={
-        **{c: cc.TextColumn(c, width=95) for c in ("A layer", "B layer")},
-        **{c: cc.TextColumn(c, width=80) for c in ("A output", "B output", "Change")},
-        **{c: cc.TextColumn(c, width=80, alignment="right") for c in ("A params", "B params")},
-        **{c: cc.TextColumn(c, width=95, alignment="right") for c in ("A MACs", "B MACs")},
-        "What differs": cc.TextColumn("What differs", width="large")})
+        **{c: cc.TextColumn(c, width=72) for c in ("A layer", "B layer", "A output", "B output", "Change")},
+        **{c: cc.TextColumn(c, width=62, alignment="right") for c in ("A params", "B params")},
+        **{c: {**cc.TextColumn(c, width=62, alignment="right"), "hidden": True} for c in ("A MACs", "B MACs")},
+        "What differs": cc.TextColumn("What differs", width=150)})
     st.caption("Layers are paired by what they are (conv, pooling, activation...), identical blocks first, like a "
-               "text diff. Params include biases; MACs are per image. A run stores its network as trained, fitted "
+               "text diff. Params include biases; each layer's MACs per image: the table's Show/hide columns "
+               "button (the eye in its toolbar). A run stores its network as trained, fitted "
                "to the dataset's image size and classes.")
 
 

@@ -264,6 +264,7 @@ def _keys(prefix: str, *names: str) -> tuple[str, ...]:
 
 
 # Build page (ui.views): downloads, figures, the diagram tab's controls
+W_LAYER_COLUMNS = "w.layers.columns"  # widget: which column set the layer table shows (Costs, Shares, ...)
 BUILD_CSV = "b.dl.csv"             # download button: the layer table as CSV
 FIG_PVA, FIG_MACS, FIG_RF, FIG_MEM = "fig.pva", "fig.macs", "fig.rf", "fig.mem"   # the Charts tab's figures
 DIAGRAM_COLOR, DIAGRAM_EXPAND, DIAGRAM_LR, DIAGRAM_DOT, DIAGRAM_SVG = _keys(W_DIAGRAM, "color", "expand", "lr",

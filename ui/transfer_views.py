@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.core.report import format_bytes
+from explorer.units import format_bytes
 from explorer.core.spec import NetworkSpec
 from explorer.errors import UserError
 from explorer.training import transfer

@@ -162,9 +162,10 @@ COLUMN_HELP = {
     "Output shape": "Channels × height × width per image (or features for flat vectors)",
     "Params": "Parameter elements including biases (PyTorch's count)",
     "% params": "Share of all parameters in the network",
-    "MACs": "Multiply-accumulates per image of conv and linear layers, bias excluded; FLOPs = 2 × MACs",
+    "MACs": "Multiply-accumulates per image of conv and linear layers, bias excluded; FLOPs = 2 × MACs "
+            "(K thousand, M million, B billion)",
     "% MACs": "Share of all multiply-accumulates",
-    "Activations": "Output elements per image (the cs231n 'memory' column)",
+    "Activations": "Output elements per image (the cs231n 'memory' column; K thousand, M million)",
     "Activation memory": "Output elements × bytes per value × batch size",
     "Receptive field": "Input pixels one output value sees (height × width); largest branch for "
                        "branching blocks",
@@ -189,23 +190,42 @@ def layer_frame(a: Analysis) -> pd.DataFrame:
     })
 
 
+# Column sets of the layer table. Each fits a 1024-px projector beside the sidebar (about 620 px of
+# table); "All" scrolls sideways there and fits a 1920-px screen.
+LAYER_COLUMNS = {
+    "Costs": ("Block", "Layer", "Output shape", "Params", "MACs", "Activations", "Activation memory",
+              "Receptive field"),
+    "Shares": ("Block", "Layer", "Params", "% params", "MACs", "% MACs", "Activation memory"),
+    "Formulas": ("Block", "Layer", "Output shape", "Params", "Formula"),
+    "All": tuple(COLUMN_HELP),
+}
+
+
 def layer_table(spec: NetworkSpec, a: Analysis) -> None:
     cc = st.column_config
-    number = lambda name, width: cc.NumberColumn(name, help=COLUMN_HELP[name], format="localized",  # noqa: E731
-                                                 width=width)
+    # Params exact (the cs231n count); MACs and activations compact (3.2M, as the slides write them)
+    number = lambda name, width, fmt="localized": cc.NumberColumn(name, help=COLUMN_HELP[name],  # noqa: E731
+                                                                   format=fmt, width=width)
     share = lambda name: cc.ProgressColumn(name, help=COLUMN_HELP[name], format="%.1f%%",  # noqa: E731
                                            min_value=0, max_value=100, width=100)
-    config = {"Block": cc.NumberColumn("Block", help=COLUMN_HELP["Block"], format="%d", width=55),
-              "Params": number("Params", 105), "MACs": number("MACs", 120), "Activations": number("Activations", 100),
+    config = {"Block": cc.NumberColumn("Block", help=COLUMN_HELP["Block"], format="%d", width=52),
+              "Params": number("Params", 92), "MACs": number("MACs", 64, "compact"),
+              "Activations": number("Activations", 84, "compact"),
               "% params": share("% params"), "% MACs": share("% MACs"),
-              "Activation memory": cc.TextColumn(f"Memory (batch {format_count(a.batch)})", help=COLUMN_HELP["Activation memory"],
-                                                 width=115),
-              **{name: cc.TextColumn(name, help=COLUMN_HELP[name], width=width)
-                 for name, width in (("Layer", 100), ("Output shape", 110))},
-              "Receptive field": cc.TextColumn("RF (px)", help=COLUMN_HELP["Receptive field"], width=80),
-              "Formula": cc.TextColumn("Formula", help=COLUMN_HELP["Formula"], width="large")}
-    st.dataframe(layer_frame(a), hide_index=True, column_config=config, key=state.TABLE,
-                 height=min(35 * (len(a.rows) + 1) + 3, 640), on_select=_on_row, selection_mode="single-row")
+              "Activation memory": cc.TextColumn("Memory", width=88, help=f"{COLUMN_HELP['Activation memory']} "
+                                                                          f"(B = {format_count(a.batch)} here)"),
+              "Layer": cc.TextColumn("Layer", help=COLUMN_HELP["Layer"], width=80),
+              "Output shape": cc.TextColumn("Output", help=COLUMN_HELP["Output shape"], width=84),
+              "Receptive field": cc.TextColumn("RF (px)", help=COLUMN_HELP["Receptive field"], width=60),
+              "Formula": cc.TextColumn("Formula", help=COLUMN_HELP["Formula"], width=300)}
+    shown = st.segmented_control("Columns", list(LAYER_COLUMNS), default="Costs", key=state.W_LAYER_COLUMNS,
+                                 label_visibility="collapsed",
+                                 help="Costs: sizes per layer · Shares: each layer's part of the parameters "
+                                      "and MACs · Formulas: the cs231n output-size and parameter formulas · "
+                                      "All: every column (scrolls sideways on narrow screens)") or "Costs"
+    st.dataframe(layer_frame(a), hide_index=True, column_config=config, column_order=LAYER_COLUMNS[shown],
+                 key=state.TABLE, height=min(35 * (len(a.rows) + 1) + 3, 640), on_select=_on_row,
+                 selection_mode="single-row")
     st.caption("Params include biases · MACs exclude bias, FLOPs = 2 × MACs · activations are output "
                "values per image, memory at the batch size · receptive field in input pixels. "
                "Select a row to edit its block in the sidebar.")

@@ -1,5 +1,5 @@
 """Classroom pages in a real browser at projector sizes: the Build page's headline numbers are never
-cut off at 1024x768 or 1440x900, the diagram draws offline, a quiz is answered and checked, the
+cut off at 1024x768, 1440x900 or 1920x1080, the diagram draws offline, a quiz is answered and checked, the
 Challenge page opens. Screenshots go to tests/artifacts/ for a person to look at."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from explorer.core.share import encode_spec
 from tests.e2e.support import ARTIFACTS, chromium, needs_chromium, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
-SIZES = [(1024, 768), (1440, 900)]
+SIZES = [(1024, 768), (1440, 900), (1920, 1080)]
 # A metric value is cut off when its text is wider than its box (Streamlit ends it with "...").
 METRIC_PARTS = ", ".join(f'[data-testid="{t}"]{d}' for t in ("stMetricValue", "stMetricLabel") for d in ("", " *"))
 CLIPPED = f"""() => [...document.querySelectorAll('{METRIC_PARTS}')]
