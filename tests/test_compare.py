@@ -58,11 +58,13 @@ def test_pareto_front_by_hand():
     assert cmp.pareto_front([10], [0.1]) == [0]
 
 
-def test_default_runs_dir_reads_the_environment_at_call_time(monkeypatch, tmp_path):
+def test_the_runs_folder_is_read_from_the_environment_at_call_time(monkeypatch, tmp_path):
+    from explorer.training.runs import runs_root
+
     monkeypatch.setenv("CNN_EXPLORER_RUNS", str(tmp_path))
-    assert cmp.default_runs_dir() == tmp_path
+    assert runs_root() == tmp_path
     monkeypatch.delenv("CNN_EXPLORER_RUNS")
-    assert cmp.default_runs_dir() == Path("runs")
+    assert runs_root() == Path("runs")
 
 
 # --- the runs table -------------------------------------------------------------------------------

@@ -261,12 +261,11 @@ def test_run_folder_names_are_read_back_in_one_place(tmp_path):
 
 
 def test_every_command_and_page_resolves_the_runs_folder_alike(tmp_path, monkeypatch, capsys):
-    from explorer.compare import results
     from explorer.training.runs import runs_root
     from ui import compare_views, inspect_views, state, train_views
 
     monkeypatch.setenv("CNN_EXPLORER_RUNS", str(tmp_path))
-    assert runs_root() == results.default_runs_dir() == tmp_path
+    assert runs_root() == tmp_path
     assert runs_root("elsewhere") == Path("elsewhere")
     assert train_views.runs_dir is compare_views.runs_dir is inspect_views.runs_dir is state.runs_dir
     assert main(["train", "--preset", "twoconv", "--dataset", "digits", "--epochs", "1", "--device", "cpu",

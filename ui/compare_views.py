@@ -81,15 +81,23 @@ def dataset_filter(frame: pd.DataFrame) -> pd.DataFrame:
     return frame if choice in (None, ALL) else frame[frame[cmp.DATASET] == choice].reset_index(drop=True)
 
 
+# Column sets of the runs table: "Summary" fits beside the sidebar at 1024 px (about 600 px).
+RUN_COLUMN_SETS = {
+    "Summary": (cmp.NETWORK, cmp.DATASET, cmp.START, cmp.PARAMS, cmp.ACC, cmp.EFFICIENCY, cmp.STATUS),
+    "All": tuple(c for c in cmp.RUN_COLUMNS if c != cmp.RUN) + (cmp.RUN,),  # the long folder name last
+}
+
+
 def table(frame: pd.DataFrame) -> None:
     cc = st.column_config
     config = {
         cmp.RUN: cc.TextColumn("Run folder", help="date-time-network-id, under the runs folder"),
-        cmp.PARAMS: cc.NumberColumn("Params", format="localized", help="Parameters, biases included"),
+        cmp.PARAMS: cc.NumberColumn("Params", format="localized", help="Parameters, biases included", width=80),
         cmp.MACS: cc.NumberColumn("MACs", format="localized",
                                   help="Multiply-accumulates per image, bias excluded; FLOPs = 2 × MACs"),
-        cmp.ACC: cc.NumberColumn("Best val acc", format="%.2f%%", help="Best validation accuracy over the epochs"),
-        cmp.EFFICIENCY: cc.NumberColumn("Efficiency", format="%.3f",
+        cmp.ACC: cc.NumberColumn("Best val acc", format="%.2f%%", help="Best validation accuracy over the epochs",
+                                 width=90),
+        cmp.EFFICIENCY: cc.NumberColumn("Efficiency", format="%.3f", width=80,
                                         help="Accuracy (as a fraction) / (params / 100K): 90% with 50K params "
                                              "scores 1.8. Higher is better."),
         cmp.SECONDS: cc.NumberColumn("Time", format="%.1f s", help="Wall time of the whole run"),
@@ -97,9 +105,16 @@ def table(frame: pd.DataFrame) -> None:
         cmp.PARETO: cc.CheckboxColumn("Pareto", help="No other run on this dataset is as accurate with fewer "
                                                      "or equally many parameters"),
     }
-    order = [c for c in cmp.RUN_COLUMNS if c != cmp.RUN] + [cmp.RUN]  # the long folder name last
-    st.dataframe(frame, hide_index=True, column_config=config, column_order=order, key=state.CMP_TABLE,
-                 height=min(35 * (len(frame) + 1) + 3, 420))
+    config.update({cmp.NETWORK: cc.TextColumn("Network", width=100), cmp.DATASET: cc.TextColumn("Dataset", width=70),
+                   cmp.START: cc.TextColumn("Start", width=110, help="What the run's weights started from: "
+                                            "scratch, a linear probe or a fine-tuned run (transfer learning)"),
+                   cmp.STATUS: cc.TextColumn("Status", width=85)})
+    shown = st.segmented_control("Columns", list(RUN_COLUMN_SETS), default="Summary", key=state.CMP_COLUMNS,
+                                 label_visibility="collapsed",
+                                 help="Summary fits a 1024-px projector; All adds size, speed and the run folder "
+                                      "(scrolls sideways on narrow screens)") or "Summary"
+    st.dataframe(frame, hide_index=True, column_config=config, column_order=RUN_COLUMN_SETS[shown],
+                 key=state.CMP_TABLE, height=min(35 * (len(frame) + 1) + 3, 420))
     st.download_button("Download the runs table (CSV)", cmp.runs_csv(frame), file_name="runs.csv", mime="text/csv",
                        on_click="ignore", icon=":material/download:", key=state.CMP_CSV)
 

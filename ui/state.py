@@ -305,6 +305,7 @@ def in_class(subject: str, image: str) -> str:
 CMP_DATASET, CMP_RUNS, CMP_RUN_A, CMP_RUN_B, CMP_BUDGET, CMP_BOARD_DATASET = _keys(
     W_COMPARE, "dataset", "runs", "a", "b", "budget", "board")
 CMP_TABLE, CMP_CSV, CMP_DIFF, CMP_BOARD = _keys(W_COMPARE, "table", "csv", "diff", "board_table")
+CMP_COLUMNS = W_COMPARE + "columns"   # widget: the runs table's column set (Summary / All)
 FIG_CMP_SCATTER, FIG_CMP_CURVES, FIG_CMP_BOARD = _keys(W_COMPARE, "fig.scatter", "fig.curves", "fig.board")
 # Zoo page (ui.zoo_views)
 ZOO_ALL, ZOO_MODEL, ZOO_DEPTH_A, ZOO_DEPTH_B = _keys(W_ZOO, "all", "model", "depth_a", "depth_b")

@@ -34,7 +34,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.units import format_bytes, format_macs
+from explorer.units import format_bytes, format_macs, format_seconds
 from explorer.data import DEFAULT_DATASET, default_data_root, list_datasets
 from explorer.data.roots import resolve_data_root
 from explorer.core.presets import preset_info, preset_names
@@ -488,16 +488,6 @@ def _live(handle: QueueHandle) -> None:
             run_card(name, w.curves[name], w.statuses[name], jobs, handle)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def queue_text(name: str, jobs: dict[str, Job], limits: dict[str, int]) -> str:
     job = jobs[name]
     waiting = sorted((j for j in jobs.values() if j.status == "queued" and j.device == job.device), key=lambda j: j.id)
@@ -562,9 +552,9 @@ def _metrics(c: RunCurves, status: str, last: dict, epoch: dict | None) -> None:
                         + ("" if epoch is None else f"; top-5 {epoch['val_top5']:.1%}"))
     cols[4].metric("Images/s", f"{last['images_per_s']:,.0f}", help="Training throughput over the last logged steps")
     if status in ACTIVE:
-        cols[5].metric("Time left", _duration(last.get("eta_s")), help="Estimated from the speed so far")
+        cols[5].metric("Time left", format_seconds(last.get("eta_s")), help="Estimated from the speed so far")
     else:
-        cols[5].metric("Took", _duration(last.get("elapsed_s")), help="Wall time of the training loop")
+        cols[5].metric("Took", format_seconds(last.get("elapsed_s")), help="Wall time of the training loop")
 
 
 def _warnings(messages: list[str]) -> None:
@@ -654,19 +644,24 @@ def runs_table(jobs: dict[str, Job]) -> None:
         "Dataset": [r.dataset for r in records],
         "Best val acc": [None if r.best_val_acc is None else 100 * r.best_val_acc for r in records],
         "Epochs": [r.epochs_done for r in records],
-        "Time": [_duration(r.seconds) if r.seconds is not None else "" for r in records],
+        "Time": [format_seconds(r.seconds) if r.seconds is not None else "" for r in records],
+        "Started": [parse_run_name(n).started for n in names],
+        "Start": [r.start for r in records],
         "Images/s": [r.images_per_s for r in records],
         "Params": [r.params for r in records],
-        "Started": [parse_run_name(n).started for n in names],
         "Note": [r.message for r in records],
         "Folder": names,
     })
     cc = st.column_config
+    # the first seven columns fit a 1024-px projector; the rest scroll sideways
     config = {"Best val acc": cc.ProgressColumn("Best val acc", format="%.1f%%", min_value=0, max_value=100,
-                                                help="Best validation accuracy over the epochs"),
-              "Status": cc.TextColumn("Status", width=95),
-              "Epochs": cc.NumberColumn("Epochs", help="Epochs finished", format="%d"),
-              "Time": cc.TextColumn("Time", help="Wall time of the whole run"),
+                                                help="Best validation accuracy over the epochs", width=110),
+              "Run": cc.TextColumn("Run", width=100), "Dataset": cc.TextColumn("Dataset", width=70),
+              "Status": cc.TextColumn("Status", width=85),
+              "Epochs": cc.NumberColumn("Epochs", help="Epochs finished", format="%d", width=55),
+              "Time": cc.TextColumn("Time", help="Wall time of the whole run", width=70),
+              "Started": cc.TextColumn("Started", width=80),
+              "Start": cc.TextColumn("Start", help="What the weights started from (transfer learning)"),
               "Images/s": cc.NumberColumn("Images/s", format="localized"),
               "Params": cc.NumberColumn("Params", format="localized"),
               "Note": cc.TextColumn("Note", width="large")}

@@ -23,7 +23,7 @@ import pandas as pd
 from explorer.core.analysis import Analysis, LayerRow
 from explorer.core.registry import block_types, get_block, resolve_params
 from explorer.core.spec import NetworkSpec
-from explorer.training.runs import RunRecord, read_metrics, runs_root
+from explorer.training.runs import RunRecord, read_metrics
 from explorer.text import frame_csv
 
 EFFICIENCY_UNIT = 100_000  # the course's score counts parameters in units of 100K
@@ -44,11 +44,6 @@ PARETO = "Pareto"                 # on its dataset's accuracy-vs-params front
 START = "Start"                   # [transfer] scratch, linear probe, frozen 1-N or fine-tuned <- source
 RUN_COLUMNS = (RUN, NETWORK, DATASET, START, PARAMS, MACS, ACC, EFFICIENCY, SECONDS, IMAGES_PER_S, EPOCHS,
                STATUS, PARETO)
-
-
-def default_runs_dir() -> Path:
-    """Where runs live: explorer.training.runs.runs_root() ($CNN_EXPLORER_RUNS read now, else ./runs)."""
-    return runs_root()
 
 
 def efficiency_score(accuracy: float | None, params: int | None) -> float | None:
@@ -280,7 +275,7 @@ def diff_totals(a: Analysis, b: Analysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["EFFICIENCY_UNIT", "RUN_COLUMNS", "DIFF_COLUMNS", "default_runs_dir", "efficiency_score",
+__all__ = ["EFFICIENCY_UNIT", "RUN_COLUMNS", "DIFF_COLUMNS", "efficiency_score",
            "unreadable_runs",
            "pareto_front", "runs_frame", "runs_csv", "leaderboard", "over_budget", "epoch_curves",
            "architecture_diff", "diff_totals"]
