@@ -44,67 +44,33 @@ import asyncio
 import os
 import random
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-STREAMLIT = Path(sys.executable).with_name("streamlit")
+from tests.e2e.support import CHROMIUM, CHROMIUM_ARGS, app_process  # noqa: E402 (one way to start the app)
 EDIT_TIMEOUT_S = float(os.environ.get("CLASSROOM_EDIT_TIMEOUT", 120))  # an edit not shown by then is lost
 BATCH_LABEL, FILTERS_LABEL = "Batch size B", "Filters K"   # ui/sidebar.py's labels
 DEFAULT_BATCH = 32          # ui.state.DEFAULT_BATCH: what a fresh session shows
 
 
 # --- the server and its memory -------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def app_server(runs_dir: Path, log_path: Path):
     """Yield (url, pid) of a fresh `streamlit run app.py` writing runs under runs_dir."""
-    port = _free_port()
-    env = {**os.environ, "CNN_EXPLORER_RUNS": str(runs_dir)}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [str(STREAMLIT), "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
+    with ExitStack() as stack:
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                        break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"streamlit did not start; see {log_path}")
-                time.sleep(0.25)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            url, proc = stack.enter_context(app_process(log_path, {"CNN_EXPLORER_RUNS": str(runs_dir)}))
+        except RuntimeError as e:  # the server did not start
+            raise SystemExit(str(e)) from None
+        yield url, proc.pid
 
 
 def memory_kib(pid: int) -> dict[str, int]:
