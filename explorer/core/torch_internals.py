@@ -39,13 +39,21 @@ Private names, why each is needed, and the public alternatives that were checked
 4. The schemas of aten.native_batch_norm, aten._native_batch_norm_legit, aten.convolution,
    aten.add.Tensor and aten.mul.Tensor, for hand-written meta kernels (fast_meta below).
    Why: torch's own meta kernels for these are Python decompositions that check shapes at
-   0.3-1 ms a call, most of a cold trace; these build the same outputs (shape, dtype, layout
-   for the contiguous inputs they accept) in microseconds and decline everything else.
+   0.3-1 ms a call, most of a cold trace; these build the outputs of torch's CPU kernels (shape,
+   dtype, strides for the contiguous inputs they accept) in microseconds and decline everything
+   else. (Batch norm outside training: torch's meta kernel gives (C,) statistics, CPU and CUDA
+   give empty ones, as here; the saved-tensor bytes follow the real devices.)
    Checked: torch.library (Library("aten", "IMPL").impl(op, kernel, "Meta"), register_fake)
    accepts an override, but it is process-wide and outlives the trace (every other meta
    computation of the server, in any thread, would run it) and a kernel registered there cannot
    fall back to torch's for the cases it does not cover (transposed or 3-D convolutions,
    broadcasting). A dispatch mode answers only inside the trace and declines by returning None.
+
+5. aten's internal ops aten._convolution and aten._adaptive_avg_pool2d, in the op groups that the
+   receptive-field rules match (CONVOLUTION_OPS, ADAPTIVE_POOL_OPS), beside their public names:
+   F.conv2d and F.adaptive_avg_pool2d reach the dispatch mode as these on some paths.
+   Checked: no public name covers them; a renamed op would make the rule miss it silently, so
+   the contract test looks each one up.
 """
 
 from __future__ import annotations
@@ -67,6 +75,11 @@ except ImportError as e:  # pragma: no cover
                       f"{torch.__version__} does not provide ({e}); see explorer/core/torch_internals.py") from e
 
 aten = torch.ops.aten
+
+
+# --- 5. op groups of the receptive-field rules (looked up now: a missing op fails at import) ----------
+CONVOLUTION_OPS = (aten.convolution, aten._convolution)
+ADAPTIVE_POOL_OPS = (aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten.adaptive_max_pool2d)
 
 
 # --- 2. FLOP formulas ------------------------------------------------------------------------------
@@ -147,4 +160,5 @@ def fast_meta(func: Any, args: tuple, kwargs: dict) -> Any:
 
 FAST_META_OPS: tuple[Callable, ...] = (*_BATCH_NORM, aten.convolution, *_SAME_SHAPE_BINARY)
 
-__all__ = ["DispatchMode", "count_flops", "storage_of", "fast_meta", "FAST_META_OPS", "flop_registry"]
+__all__ = ["DispatchMode", "count_flops", "storage_of", "fast_meta", "FAST_META_OPS", "flop_registry",
+           "CONVOLUTION_OPS", "ADAPTIVE_POOL_OPS"]

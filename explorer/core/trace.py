@@ -29,7 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from explorer.core.torch_internals import DispatchMode, count_flops, fast_meta, storage_of
+from explorer.core.torch_internals import (ADAPTIVE_POOL_OPS, CONVOLUTION_OPS, DispatchMode, count_flops, fast_meta,
+                                          storage_of)
 
 aten = torch.ops.aten
 
@@ -206,7 +207,7 @@ class _Tracer:
     def _propagate(self, packet, args, kwargs, known, out: torch.Tensor) -> RF:
         first, rf0 = known[0]
         spatial_in = first.dim() == 4
-        if packet in (aten.convolution, aten._convolution) and spatial_in:
+        if packet in CONVOLUTION_OPS and spatial_in:
             # convolution(input, weight, bias, stride, padding, dilation, transposed, ...)
             weight = args[1]
             return _window_rf(rf0, tuple(weight.shape[2:]), args[3], args[5])
@@ -215,8 +216,7 @@ class _Tracer:
             return _window_rf(rf0, get(1, 1), get(2, None), get(4, 1))
         if packet is aten.avg_pool2d and spatial_in:
             return _window_rf(rf0, args[1], args[2] if len(args) > 2 else None)
-        if packet in (aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten.adaptive_max_pool2d) \
-                and spatial_in:
+        if packet in ADAPTIVE_POOL_OPS and spatial_in:
             ih, iw = first.shape[-2:]
             oh, ow = out.shape[-2:]
             kernel = (-(-ih // oh), -(-iw // ow))
@@ -256,6 +256,18 @@ def _max_rf(infos: list[RF]) -> RF | None:
     return tuple(max(i[k] for i in infos) for k in range(4))  # type: ignore[return-value]
 
 
+def _meta_state(model: nn.Module, dtype: torch.dtype) -> tuple[bool, dict, dict]:
+    """(on_meta, parameters, buffers): the model's own when all are on meta, else meta stand-ins
+    of the same shapes (floating-point parameters in `dtype`)."""
+    named = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    if all(p.is_meta for p in named.values()) and all(b.is_meta for b in buffers.values()):
+        return True, named, buffers
+    params = {k: torch.empty_like(p, device="meta", dtype=dtype if p.is_floating_point() else p.dtype)
+              .requires_grad_(p.requires_grad) for k, p in named.items()}
+    return False, params, {k: torch.empty_like(b, device="meta") for k, b in buffers.items()}
+
+
 def trace(model: nn.Module, input_shape: tuple[int, ...], batch: int, dtype: torch.dtype,
           root_name: str = "", input_requires_grad: bool = False) -> Trace:
     """Run one training-mode forward pass of `model` on meta tensors and record it.
@@ -266,14 +278,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], batch: int, dtype: tor
     Modules with real weights are traced through meta stand-ins (torch.func.functional_call),
     so nothing is copied or computed.
     """
-    named = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    on_meta = all(p.is_meta for p in named.values()) and all(b.is_meta for b in buffers.values())
-    if on_meta:
-        params = named
-    else:
-        params = {k: torch.empty_like(p, device="meta", dtype=dtype if p.is_floating_point() else p.dtype)
-                  .requires_grad_(p.requires_grad) for k, p in named.items()}
+    on_meta, params, buffers = _meta_state(model, dtype)
     param_storages = {id(s): s for s in map(storage_of, params.values())}
     unique = {id(p): p for p in params.values()}.values()
     param_count = sum(p.numel() for p in unique)
@@ -298,20 +303,18 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], batch: int, dtype: tor
             if on_meta:
                 out = model(x)
             else:
-                buffers_meta = {k: torch.empty_like(b, device="meta") for k, b in buffers.items()}
-                out = torch.func.functional_call(model, {**params, **buffers_meta}, (x,))
+                out = torch.func.functional_call(model, {**params, **buffers}, (x,))
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
     outs = _tensors(out)
-    in_storage = input_storage
     out_storage = storage_of(outs[0]) if outs else None
     return Trace(calls=tracer.calls, batch=batch, saved_bytes=tracer.saved_bytes,
                  saved_batch_bytes=tracer.saved_batch_bytes, macs=tracer.macs, fixed_macs=tracer.fixed_macs,
                  param_count=param_count, trainable_count=trainable, param_bytes=param_bytes,
                  buffer_bytes=buffer_bytes, largest_activation_bytes=tracer.largest_output,
-                 input_bytes=in_storage.nbytes(), output_bytes=out_storage.nbytes() if out_storage else 0,
-                 saved_input=id(in_storage) in tracer.saved_storages,
+                 input_bytes=input_storage.nbytes(), output_bytes=out_storage.nbytes() if out_storage else 0,
+                 saved_input=id(input_storage) in tracer.saved_storages,
                  saved_output=out_storage is not None and id(out_storage) in tracer.saved_storages,
-                 output_aliases_input=out_storage is in_storage)
+                 output_aliases_input=out_storage is input_storage)

@@ -116,8 +116,9 @@ def _check_cpu_build(name: str, num_classes: int, budget: Budget) -> None:
                                ("max_weight_bytes", 4 * params, "bytes of float32 weights")):
         maximum = getattr(budget, limit)
         if value > maximum:
-            raise BudgetError(f"{why}; building it on the CPU would allocate {value:,} {what} (torchvision "
-                              f"publishes {figures.params:,} parameters), more than {scope} of {maximum:,} "
+            published = "" if value == figures.params else f" (torchvision publishes {figures.params:,} parameters)"
+            raise BudgetError(f"{why}; building it on the CPU would allocate {value:,} {what}{published}, "
+                              f"more than {scope} of {maximum:,} "
                               f"({Budget.env_name(limit)}); pick a smaller model or ask the server's owner to "
                               f"raise the limit", limit=limit, value=value, maximum=maximum)
 
