@@ -105,9 +105,9 @@ def count_flops(packet: Any, args: tuple, kwargs: dict, out: Any) -> int | None:
 
 
 # --- 3. storage identity ---------------------------------------------------------------------------
-def storage_of(t: torch.Tensor) -> torch.UntypedStorage:
-    """The tensor's storage; the same object for every view of it (hold it while its id is a key)."""
-    return t.untyped_storage()
+# storage_of(t): the tensor's storage, the same object for every view of it (hold it while its id
+# is a key). The public method itself, not a wrapper: it runs for every saved tensor.
+storage_of: Callable[[torch.Tensor], torch.UntypedStorage] = torch.Tensor.untyped_storage
 
 
 # --- 4. fast meta kernels --------------------------------------------------------------------------
@@ -146,9 +146,9 @@ def _meta_binary(a, b, *rest):
 
 def fast_meta(func: Any, args: tuple, kwargs: dict) -> Any:
     """The output of `func` on meta tensors made here, or None to let torch's kernel run."""
-    if not args or not isinstance(args[0], torch.Tensor) or not args[0].is_meta:
-        return None
     packet = func.overloadpacket
+    if packet not in _FAST_PACKETS or not args or not isinstance(args[0], torch.Tensor) or not args[0].is_meta:
+        return None
     if packet in _BATCH_NORM:
         return _meta_batch_norm(*args)
     if packet is aten.convolution and not kwargs:
@@ -159,6 +159,7 @@ def fast_meta(func: Any, args: tuple, kwargs: dict) -> Any:
 
 
 FAST_META_OPS: tuple[Callable, ...] = (*_BATCH_NORM, aten.convolution, *_SAME_SHAPE_BINARY)
+_FAST_PACKETS = frozenset((*_BATCH_NORM, aten.convolution, aten.add, aten.mul))  # checked first: most ops are not
 
 __all__ = ["DispatchMode", "count_flops", "storage_of", "fast_meta", "FAST_META_OPS", "flop_registry",
            "CONVOLUTION_OPS", "ADAPTIVE_POOL_OPS"]
