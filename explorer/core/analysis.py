@@ -3,7 +3,9 @@
 Conventions (the same everywhere in the app, the CLI and the JSON):
 - params: every parameter element, bias included (PyTorch's count); trainable split out.
 - macs: multiply-accumulates of convolutions and matrix products, bias excluded, per image
-  (torchvision's `_ops` and fvcore's "flops" count the same); flops = 2 * macs.
+  (torchvision's `_ops` and fvcore's "flops" count the same); flops = 2 * macs. Per image means
+  the batch's MACs / batch: work that does not depend on the images (Swin-V2's position-bias MLP)
+  is done once per batch, so at batch 1 it counts whole (per_image_macs).
 - activations: elements of a row's output, per image; activation_bytes = activations x dtype
   size x batch.
 - receptive_field / jump: (height, width) in input pixels; for branching blocks the largest branch.
