@@ -91,6 +91,15 @@ def test_fast_flop_formulas_equal_flop_counter_mode(case):
         f"no longer gives FlopCounterMode's count for {case}; the formulas' signature changed")
 
 
+def test_an_entry_without_wrapped_is_called_the_public_way(monkeypatch):
+    fn, *shapes = CASES["conv2d"]
+    tensors = [torch.empty(s, device="meta") for s in shapes]
+    public = _public_flops(fn, *tensors)
+    entry = ti.flop_registry[aten.convolution]
+    monkeypatch.setitem(ti.flop_registry, aten.convolution, lambda *a, **k: entry(*a, **k))  # no __wrapped__
+    assert _recorded_flops(fn, *tensors) == public
+
+
 def test_storage_identity_is_shared_by_views_and_distinct_otherwise():
     a = torch.empty(4, 6, device="meta")
     view, other = a.view(24)[2:], torch.empty(4, 6, device="meta")

@@ -77,11 +77,6 @@ except ImportError as e:  # pragma: no cover
 aten = torch.ops.aten
 
 
-# --- 5. op groups of the receptive-field rules (looked up now: a missing op fails at import) ----------
-CONVOLUTION_OPS = (aten.convolution, aten._convolution)
-ADAPTIVE_POOL_OPS = (aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten.adaptive_max_pool2d)
-
-
 # --- 2. FLOP formulas ------------------------------------------------------------------------------
 def _shapes(obj: Any) -> Any:
     """Tensors replaced by their shapes in nested tuples/lists (what shape_wrapper does with pytree)."""
@@ -138,6 +133,7 @@ def _meta_convolution(x, weight, bias, stride, padding, dilation, transposed, ou
 
 
 def _meta_binary(a, b, *rest):
+    """A tensor like `a` when both are contiguous of one shape and dtype; None otherwise (broadcasting)."""
     if (isinstance(b, torch.Tensor) and a.shape == b.shape and a.dtype == b.dtype
             and a.is_contiguous() and b.is_contiguous()):
         return torch.empty_like(a)
@@ -160,6 +156,11 @@ def fast_meta(func: Any, args: tuple, kwargs: dict) -> Any:
 
 FAST_META_OPS: tuple[Callable, ...] = (*_BATCH_NORM, aten.convolution, *_SAME_SHAPE_BINARY)
 _FAST_PACKETS = frozenset((*_BATCH_NORM, aten.convolution, aten.add, aten.mul))  # checked first: most ops are not
+
+
+# --- 5. op groups of the receptive-field rules (looked up now: a missing op fails at import) -------
+CONVOLUTION_OPS = (aten.convolution, aten._convolution)
+ADAPTIVE_POOL_OPS = (aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten.adaptive_max_pool2d)
 
 __all__ = ["DispatchMode", "count_flops", "storage_of", "fast_meta", "FAST_META_OPS", "flop_registry",
            "CONVOLUTION_OPS", "ADAPTIVE_POOL_OPS"]
