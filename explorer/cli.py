@@ -223,11 +223,15 @@ def _cmd_analyze(args) -> int:
     from explorer.core.report import csv_text, memtable_text, table_text
 
     if args.torchvision:
-        from explorer.core.tvmodels import default_input_size, torchvision_model
+        from explorer.core.tvmodels import analysis_model, default_input_size
 
-        size = default_input_size(args.torchvision) if args.input is None else None
-        model = torchvision_model(args.torchvision, num_classes=args.num_classes or 1000)
-        analysis = analyze(model, args.input or (3, size, size), batch=args.batch, dtype=args.dtype,
+        # the input size of its published weights (ViT-H/14: 518), unless --input says otherwise;
+        # a model whose constructor fixes the size (ViT, MaxViT) is built for that size
+        size = default_input_size(args.torchvision)
+        shape = args.input or (3, size, size)
+        model = analysis_model(args.torchvision, num_classes=args.num_classes or 1000,
+                               image_size=shape[-1] if len(shape) == 3 else None)
+        analysis = analyze(model, shape, batch=args.batch, dtype=args.dtype,
                            optimizer=args.optimizer, name=args.torchvision, source="torchvision")
     else:
         spec = load_spec(args.preset, args.spec)

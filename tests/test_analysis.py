@@ -188,3 +188,18 @@ def test_block_by_block_composition_equals_one_whole_trace(name):
             for r in composed.detail_rows] == \
            [(r.name, r.output_shape, r.receptive_field, r.jump, r.params, r.macs, r.saved_bytes)
             for r in whole.rows]
+
+
+@pytest.mark.parametrize(("module", "shape", "out", "macs"), [
+    (nn.Conv2d(3, 8, 3), (3, 16, 16), (8, 14, 14), 14 * 14 * 8 * 3 * 3 * 3),
+    (nn.Linear(20, 5), (20,), (5,), 20 * 5),
+    (nn.ReLU(), (4, 6, 6), (4, 6, 6), 0),
+])
+def test_a_bare_leaf_module_is_its_own_row(module, shape, out, macs):
+    a = analyze(module, shape, batch=3)
+    (row,) = a.rows
+    assert row.type == type(module).__name__ and row.name == type(module).__name__
+    assert row.output_shape == out and row.input_shape == shape
+    assert row.params == a.totals.params == sum(p.numel() for p in module.parameters())
+    assert row.macs == a.totals.macs == macs
+    assert row.activations == a.totals.activations == math.prod(out)

@@ -3,6 +3,8 @@ computed by hand, torchvision's published figures, per-depth profiles, and the z
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from explorer import analyze, load_preset
@@ -130,3 +132,35 @@ def test_zoo_charts():
     assert len(charts.depth_profiles(profiles).data) == 2
     bars = charts.explainer_bars(zoo.bottleneck())
     assert sum(t.y[0] for t in bars.data if t.x[0] == "1×1 to 16, then 5×5" and t.xaxis == "x2") == 12_443_648
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_auxiliary_heads_are_stated_with_their_counts(name):
+    """The notes' numbers are the constructors' (aux_logits=True minus False) and the published ones."""
+    import torch
+    import torchvision.models as tvm
+
+    def count(aux: bool) -> int:
+        with torch.device("meta"):
+            model = tvm.get_model(name, weights=None, aux_logits=aux, init_weights=False)
+        return sum(p.numel() for p in model.parameters())
+
+    with_aux, without = count(True), count(False)
+    m = zoo.zoo_model(name)
+    assert f"{with_aux - without:,} parameters" in m.note
+    assert zoo.analyze_zoo_model(name).totals.params == without
+    if name == "inception_v3":   # its published count includes the head; the note says so
+        assert m.params == with_aux and f"{with_aux:,}" in m.note and f"{without:,}" in m.note
+    else:                        # googlenet's leaves both heads out
+        assert m.params == without and "left out of the published figures" in m.note
+    frame = zoo.zoo_frame(zoo.zoo_models()).set_index("torchvision")
+    assert frame.loc[name, "Note"] == m.note and frame.loc["resnet50", "Note"] == ""
+    readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text()
+    assert f"{with_aux - without:,}" in readme  # the README states the left-out head too
+
+
+def test_zoo_analyses_regnets_and_vit_h_14_at_their_published_figures():
+    for name in ("regnet_y_400mf", "vit_h_14"):
+        a, m = zoo.analyze_zoo_model(name), zoo.zoo_model(name)
+        assert a.totals.params == m.params and a.input_shape == (3, m.input_size, m.input_size)
+        assert a.totals.macs / 1e9 == pytest.approx(m.gmacs, rel=1e-3)

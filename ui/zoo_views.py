@@ -14,6 +14,7 @@ from explorer.compare import zoo
 from explorer.core.analysis import Analysis
 from explorer.core.presets import load_preset
 from explorer.core.report import csv_text
+from explorer.errors import UserError
 from explorer.units import format_bytes, format_bytes_short, format_count, format_macs, format_percent, format_short
 from ui import state
 from ui.views import layer_frame, lazy_tabs
@@ -76,7 +77,9 @@ def _analysis(name: str) -> Analysis | str:
     """The model's analysis, or one sentence saying why it cannot be analysed."""
     try:
         return zoo.analyze_zoo_model(name)
-    except Exception as e:  # noqa: BLE001 - e.g. RegNet widths need real tensors
+    except UserError as e:  # e.g. over the server's budget for real weights: the whole message says what to do
+        return f"{name} cannot be analysed here ({type(e).__name__}): {e}"
+    except Exception as e:  # noqa: BLE001 - a torchvision constructor failing in a new way: one sentence
         return f"{name} cannot be analysed on the meta device ({type(e).__name__}: {str(e)[:160]})."
 
 
@@ -109,10 +112,8 @@ def open_model(ms: tuple[zoo.ZooModel, ...]) -> None:
     cols = st.columns(3)
     cols[0].metric("Parameters (computed)", format_short(a.totals.params), border=True,
                    delta=None if a.totals.params == m.params else f"{a.totals.params - m.params:+,} vs published",
-                   delta_color="off", help=f"{format_count(a.totals.params)} weights and biases. Can differ from "
-                                           "the published count: Inception v3's includes its auxiliary classifier "
-                                           "(dropped here, as after training); ViT-H/14's weights are for 518×518 "
-                                           "images (a larger position embedding)")
+                   delta_color="off", help=f"{format_count(a.totals.params)} weights and biases. "
+                                           + (m.note or "The published count, computed again here."))
     cols[1].metric("MACs / image (computed)", format_short(a.totals.macs), border=True,
                    help=f"{format_count(a.totals.macs)} multiply-accumulates ({format_macs(a.totals.macs)}) of the "
                         f"conv and linear layers, bias excluded. FLOPs = 2 × MACs.")

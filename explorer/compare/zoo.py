@@ -2,7 +2,8 @@
 and the live explainers of the course's design arguments. No streamlit here.
 
 Published figures (parameters, GMACs, ImageNet top-1/top-5) come from torchvision's own weight
-metadata, offline (explorer.core.tvmodels.published_figures). Everything else is computed by the
+metadata, offline (explorer.core.tvmodels.published_figures); NOTES says what they leave out (the
+training-only auxiliary heads of GoogLeNet and Inception v3). Everything else is computed by the
 core: the explainers build two small NetworkSpecs each and read their parameters, MACs and
 receptive fields from explorer.analyze, so the numbers on screen are the analysis's numbers:
 - stacked_convs: n stacked 3x3 convs (C -> C) against one (2n+1)x(2n+1) conv: the same
@@ -22,8 +23,8 @@ import pandas as pd
 
 from explorer.core.analysis import Analysis, LayerRow, analyze
 from explorer.core.presets import list_presets
-from explorer.core.spec import NetworkSpec, SpecError, spec_from_dict
-from explorer.core.tvmodels import classification_models, published_figures, torchvision_model
+from explorer.core.spec import NetworkSpec, spec_from_dict
+from explorer.core.tvmodels import analysis_model, classification_models, published_figures
 
 # The classics, oldest first: (torchvision name, title, family, year of the paper).
 CLASSICS: tuple[tuple[str, str, str, int], ...] = (
@@ -46,6 +47,17 @@ CLASSICS: tuple[tuple[str, str, str, int], ...] = (
 )
 
 
+# What a model's published figures and its analysis leave out (the zoo row's note). Counted with
+# torchvision's constructors (aux_logits=True minus aux_logits=False); tests/test_zoo.py checks them.
+NOTES: dict[str, str] = {
+    "googlenet": "Its two auxiliary classifiers (aux1, aux2: 6,379,984 parameters, used only in training) "
+                 "are left out of the published figures and of the analysis.",
+    "inception_v3": "The published parameter count (27,161,264) includes the auxiliary classifier "
+                    "(AuxLogits: 3,326,696 parameters, used only in training); the analysis builds the network "
+                    "without it (23,834,568). The published GMACs leave it out too: it does not run at inference.",
+}
+
+
 # Written next to their bubble in the accuracy-vs-operations chart (the others show on hover).
 LABELED = ("alexnet", "vgg16", "vgg19", "googlenet", "inception_v3", "resnet18", "resnet50", "resnet152",
            "squeezenet1_0", "densenet121", "resnext50_32x4d", "mobilenet_v2", "shufflenet_v2_x1_0",
@@ -65,6 +77,7 @@ class ZooModel:
     input_size: int
     weights: str              # the torchvision weights the figures belong to, e.g. ResNet50_Weights.IMAGENET1K_V2
     preset: str | None        # the explorer preset that reproduces it exactly, if any
+    note: str = ""            # what the figures leave out (NOTES), e.g. training-only auxiliary heads
 
 
 def preset_mirrors() -> dict[str, str]:
@@ -89,7 +102,7 @@ def zoo_models(include_all: bool = False) -> tuple[ZooModel, ...]:
         models.append(ZooModel(name=name, title=title, family=family, year=year, params=figures.params,
                                gmacs=figures.gmacs, acc1=figures.acc1, acc5=figures.acc5,
                                input_size=figures.input_size, weights=figures.weights.split(".")[-1],
-                               preset=mirrors.get(name)))
+                               preset=mirrors.get(name), note=NOTES.get(name, "")))
     return tuple(models)
 
 
@@ -120,24 +133,19 @@ def zoo_frame(models: tuple[ZooModel, ...]) -> pd.DataFrame:
         "Top-1 (%)": [m.acc1 for m in models], "Top-5 (%)": [m.acc5 for m in models],
         "Input": [f"{m.input_size}×{m.input_size}" for m in models], "Weights": [m.weights for m in models],
         "Top-1 per M params": [m.acc1 / (m.params / 1e6) for m in models],
-        "Preset": [m.preset or "" for m in models],
+        "Preset": [m.preset or "" for m in models], "Note": [m.note for m in models],
     })
 
 
 def analyze_zoo_model(name: str, batch: int = 1) -> Analysis:
-    """The torchvision model analysed on the meta device at the input size of its weights, or at
-    224x224 when the model is built for that size only (ViT-H/14's weights use 518x518, its
-    default build 224x224). Raises SpecError for an unknown name, and whatever torchvision raises
-    when a model cannot be built without real tensors (the RegNets compute their widths with
-    tensors)."""
+    """The torchvision model analysed at the input size of its weights, built for that size when
+    its constructor fixes one (ViT-H/14: 518x518), on the meta device, or on the CPU within the
+    server's budget for real weights when its constructor needs real tensors (the RegNets).
+    Raises SpecError for an unknown name and BudgetError for a RegNet over that budget."""
     figures = published_figures(name)
     size = figures.input_size if figures else 224
-    try:
-        return analyze(torchvision_model(name), (3, size, size), batch=batch, name=name, source="torchvision")
-    except SpecError:
-        if size == 224:
-            raise
-        return analyze(torchvision_model(name), (3, 224, 224), batch=batch, name=name, source="torchvision")
+    return analyze(analysis_model(name, image_size=size), (3, size, size), batch=batch, name=name,
+                   source="torchvision")
 
 
 def weight_layers(a: Analysis) -> list[LayerRow]:
@@ -257,6 +265,6 @@ def separable(in_channels: int = 512, out_channels: int = 512, size: int = 14, k
                      f"1/N + 1/F² = 1/{out_channels} + 1/{kernel * kernel} (MobileNet).")
 
 
-__all__ = ["CLASSICS", "LABELED", "ZooModel", "zoo_models", "zoo_model", "zoo_frame", "preset_mirrors",
+__all__ = ["CLASSICS", "NOTES", "LABELED", "ZooModel", "zoo_models", "zoo_model", "zoo_frame", "preset_mirrors",
            "analyze_zoo_model", "weight_layers", "depth_profile", "Variant", "Explainer", "stacked_convs",
            "bottleneck", "separable"]

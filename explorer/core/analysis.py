@@ -3,7 +3,9 @@
 Conventions (the same everywhere in the app, the CLI and the JSON):
 - params: every parameter element, bias included (PyTorch's count); trainable split out.
 - macs: multiply-accumulates of convolutions and matrix products, bias excluded, per image
-  (torchvision's `_ops` and fvcore's "flops" count the same); flops = 2 * macs.
+  (torchvision's `_ops` and fvcore's "flops" count the same); flops = 2 * macs. Per image means
+  the batch's MACs / batch: work that does not depend on the images (Swin-V2's position-bias MLP)
+  is done once per batch, so at batch 1 it counts whole (per_image_macs).
 - activations: elements of a row's output, per image; activation_bytes = activations x dtype
   size x batch.
 - receptive_field / jump: (height, width) in input pixels; for branching blocks the largest branch.
@@ -213,6 +215,15 @@ class _Definition:
         return isinstance(other, _Definition) and other.block is self.block
 
 
+def per_image_macs(macs: int, fixed_macs: int, traced_batch: int, batch: int) -> int:
+    """MACs per image at `batch` from a trace of `traced_batch` images: the part that scales with
+    the batch (macs - fixed_macs, traced_batch copies) plus the fixed part (work on parameters and
+    buffers alone, e.g. Swin-V2's position-bias MLP, done once per batch), divided by the batch.
+    At batch 1 this is the whole network's work for one image (torchvision's `_ops`)."""
+    scaling = (macs - fixed_macs) // traced_batch  # one image's share (exact: every image does the same)
+    return (scaling * batch + fixed_macs) // batch
+
+
 @lru_cache(maxsize=4096)
 def _block_trace(key: _Definition, params: tuple, in_shape: tuple[int, ...], dtype_name: str,
                  traced_batch: int, input_requires_grad: bool, frozen: bool = False) -> Trace:
@@ -255,7 +266,8 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
     # Storage groups along the chain of block boundaries: [bytes, saved?]; views share a group.
     groups = [[tb * math.prod(spec.input) * _esize(torch_dtype), False]]
     group = 0
-    total = dict(params=0, trainable=0, param_bytes=0, buffer_bytes=0, macs=0, largest=0, saved=0, saved_batch=0)
+    total = dict(params=0, trainable=0, param_bytes=0, buffer_bytes=0, macs=0, fixed_macs=0, largest=0, saved=0,
+                 saved_batch=0)
     for inst in plan.instances:
         definition = get_block(inst.type)
         try:
@@ -282,7 +294,8 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
         total["saved"] += internal + owned
         total["saved_batch"] += internal_batch + owned
         for key, value in (("params", bt.param_count), ("trainable", bt.trainable_count),
-                           ("param_bytes", bt.param_bytes), ("buffer_bytes", bt.buffer_bytes), ("macs", bt.macs)):
+                           ("param_bytes", bt.param_bytes), ("buffer_bytes", bt.buffer_bytes), ("macs", bt.macs),
+                           ("fixed_macs", bt.fixed_macs)):
             total[key] += value
         total["largest"] = max(total["largest"], bt.largest_activation_bytes)
         grad = grad or bt.trainable_count > 0
@@ -313,7 +326,8 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
                                                                  call.output_shapes)))
         rf = row_rf(row, rf)
     combined = Trace(calls=[], batch=tb, saved_bytes=total["saved"], saved_batch_bytes=total["saved_batch"],
-                     macs=total["macs"], param_count=total["params"], trainable_count=total["trainable"],
+                     macs=total["macs"], fixed_macs=total["fixed_macs"], param_count=total["params"],
+                     trainable_count=total["trainable"],
                      param_bytes=total["param_bytes"], buffer_bytes=total["buffer_bytes"],
                      largest_activation_bytes=total["largest"])
     return _finish(spec.name, "spec", tuple(spec.input), batch, dtype_name, torch_dtype, optimizer, combined,
@@ -347,9 +361,11 @@ def _analyze_module(model: nn.Module, input_shape, batch, dtype_name, torch_dtyp
 
 
 def _leaf_rows(tr, batch, torch_dtype) -> list[LayerRow]:
+    """One row per call without nested module calls; a bare leaf module (an nn.Conv2d passed as
+    the model) is its own row."""
     rows = []
     for call in tr.calls:
-        if call.children or call.depth == 0:
+        if call.children:
             continue
         rows.append(_row(call, tr.batch, batch, torch_dtype, block_index=None,
                          type_name=type(call.module).__name__,
@@ -372,7 +388,8 @@ def _row(call: Call, traced_batch: int, batch: int, torch_dtype, *, block_index,
     return LayerRow(
         name=call.name if name is None else name, type=type_name, depth=call.depth if depth is None else depth,
         block_index=block_index, input_shape=tuple(inp), output_shape=tuple(out), params=call.params,
-        trainable_params=call.trainable_params, macs=call.macs // traced_batch, activations=activations,
+        trainable_params=call.trainable_params,
+        macs=per_image_macs(call.macs, call.fixed_macs, traced_batch, batch), activations=activations,
         activation_bytes=activations * esize * batch, saved_bytes=saved * batch // traced_batch,
         receptive_field=(rf[0], rf[1]) if rf else None, jump=(rf[2], rf[3]) if rf else None,
         formula=formula, label=label, elementwise=elementwise, warnings=tuple(warnings))
@@ -390,7 +407,8 @@ def _finish(name, source, input_shape, batch, dtype_name, torch_dtype, optimizer
         saved_activations=saved,
         workspace=2 * tr.largest_activation_bytes * batch // tb)
     activations = sum(r.activations for r in rows)
-    totals = Totals(params=tr.param_count, trainable_params=tr.trainable_count, macs=tr.macs // tb,
+    totals = Totals(params=tr.param_count, trainable_params=tr.trainable_count,
+                    macs=per_image_macs(tr.macs, tr.fixed_macs, tb, batch),
                     activations=activations, param_bytes=tr.param_bytes,
                     activation_bytes=activations * esize * batch, memory=memory)
     all_warnings = list(warnings) + [f"{r.name}: {w}" for r in rows for w in r.warnings]

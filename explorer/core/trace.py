@@ -5,9 +5,11 @@ VGG-16 at batch 256 or a ten-billion-parameter network is traced in milliseconds
 
 What is recorded, per module call (a module called twice gives two calls):
 - output shapes, from forward hooks;
-- multiply-accumulates, from every aten op seen by a TorchDispatchMode, using PyTorch's own
-  shape formulas in torch.utils.flop_counter (conv and matmul family; bias adds excluded;
-  MACs = FLOPs / 2);
+- multiply-accumulates, from every aten op seen by a dispatch mode, using PyTorch's own shape
+  formulas in torch.utils.flop_counter (conv and matmul family; bias adds excluded;
+  MACs = FLOPs / 2). MACs of ops none of whose inputs derive from the traced images (Swin-V2's
+  position-bias MLP runs on a fixed coordinate table) are also kept apart as `fixed_macs`: that
+  work is done once per batch, whatever its size;
 - receptive field and jump (effective stride) per spatial axis, propagated tensor to tensor:
   conv/pool ops grow it (rf += (k_eff - 1) * jump; jump *= stride), ops without spatial output
   (flatten, linear, global pooling) see the whole map (rf += (size - 1) * jump), every other op
@@ -15,6 +17,7 @@ What is recorded, per module call (a module called twice gives two calls):
 - bytes of the tensors autograd saves for backward (saved_tensors_hooks), de-duplicated by
   storage, parameters excluded.
 Counts are inclusive: a call's numbers include those of the calls nested inside it.
+Every private torch API the trace relies on lives in explorer.core.torch_internals.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
+
+from explorer.core.torch_internals import (ADAPTIVE_POOL_OPS, CONVOLUTION_OPS, DispatchMode, count_flops, fast_meta,
+                                          storage_of)
 
 aten = torch.ops.aten
 
@@ -45,7 +49,8 @@ class Call:
     parent: int | None
     params: int = 0              # counted on the module's first call only
     trainable_params: int = 0
-    macs: int = 0
+    macs: int = 0                # whole traced batch, fixed_macs included
+    fixed_macs: int = 0          # the part on tensors not derived from the images (once per batch)
     saved_bytes: int = 0
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
@@ -64,7 +69,7 @@ class Trace:
     batch: int
     saved_bytes: int             # all tensors saved for backward (whole batch), params excluded
     saved_batch_bytes: int       # the part that scales with the batch (leading dim == batch)
-    macs: int                    # whole batch
+    macs: int                    # whole batch, fixed_macs included
     param_count: int
     trainable_count: int
     param_bytes: int
@@ -76,6 +81,7 @@ class Trace:
     saved_input: bool = False      # autograd saved the input's storage (e.g. a first conv)
     saved_output: bool = False     # ... the output's storage (e.g. a last ReLU)
     output_aliases_input: bool = False  # the output is a view of the input (e.g. flatten)
+    fixed_macs: int = 0            # MACs that do not scale with the batch (done once per batch)
 
 
 def _tensors(obj: Any) -> list[torch.Tensor]:
@@ -116,66 +122,14 @@ def _whole_map_rf(rf: RF, shape: tuple[int, ...]) -> RF:
     return (rf[0] + (h - 1) * rf[2], rf[1] + (w - 1) * rf[3], rf[2] * h, rf[3] * w)
 
 
-# Batch norm's meta kernel is a Python decomposition costing ~1 ms a call; its outputs are
-# simple, so the trace makes them directly: (out like input, save_mean (C,), save_invstd (C,)),
-# the statistics empty outside training. Running-stat updates have no effect on meta tensors.
-_BATCH_NORM = (aten.native_batch_norm, aten._native_batch_norm_legit)
-
-
-def _meta_batch_norm(x, weight, bias, running_mean, running_var, training, *rest):
-    stats_dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    c = x.shape[1] if training else 0
-    out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    return out, x.new_empty((c,), dtype=stats_dtype), x.new_empty((c,), dtype=stats_dtype)
-
-
-def _meta_convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """Output of a plain 2-D convolution (the meta kernel's Python shape checks cost ~0.3 ms)."""
-    if transposed or x.dim() != 4 or len(padding) != 2:
-        return None
-    sizes = [(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (weight.shape[2 + i] - 1) - 1) // stride[i] + 1
-             for i in range(2)]
-    if min(sizes) < 1:
-        return None  # let PyTorch raise its own error
-    return x.new_empty((x.shape[0], weight.shape[0], *sizes))
-
-
-# Element-wise binary ops between tensors of one shape and dtype (residual adds, SE's scaling
-# broadcasts and takes the slow path); their meta kernels are Python references (~0.4 ms).
-_SAME_SHAPE_BINARY = (aten.add.Tensor, aten.mul.Tensor)
-
-
-def _meta_binary(a, b, *rest):
-    if (isinstance(b, torch.Tensor) and a.shape == b.shape and a.dtype == b.dtype
-            and a.is_contiguous() and b.is_contiguous()):
-        return torch.empty_like(a)
-    return None
-
-
-def _shapes(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.shape
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_shapes(o) for o in obj) if not hasattr(obj, "_fields") else tuple(_shapes(o) for o in obj)
-    return obj
-
-
-class _TraceMode(TorchDispatchMode):
+class _TraceMode(DispatchMode):
     def __init__(self, tracer: "_Tracer"):
         super().__init__()
         self.tracer = tracer
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        packet = func.overloadpacket
-        out = None
-        if args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            if packet in _BATCH_NORM:
-                out = _meta_batch_norm(*args)
-            elif packet is aten.convolution and not kwargs:
-                out = _meta_convolution(*args)
-            elif func in _SAME_SHAPE_BINARY and not kwargs:
-                out = _meta_binary(*args)
+        out = fast_meta(func, args, kwargs)
         if out is None:
             out = func(*args, **kwargs)
         self.tracer.on_op(func, args, kwargs, out)
@@ -183,19 +137,20 @@ class _TraceMode(TorchDispatchMode):
 
 
 class _Tracer:
-    def __init__(self, param_storages: set[int], batch: int):
+    def __init__(self, param_storages: dict[int, torch.UntypedStorage], batch: int):
         self.calls: list[Call] = []
         self.stack: list[int] = []
         self.seen_modules: set[int] = set()
         self.rf: dict[int, RF] = {}        # id(tensor) -> receptive field info
         self.keep: list[torch.Tensor] = []  # keeps traced tensors alive so ids stay unique
         self.param_storages = param_storages
-        self.saved_storages: set[int] = set()
+        self.saved_storages: dict[int, torch.UntypedStorage] = {}  # id -> storage (kept alive)
         self.input_storage: int | None = None
         self.saved_bytes = 0
         self.saved_batch_bytes = 0
         self.batch = batch
         self.macs = 0
+        self.fixed_macs = 0
         self.largest_output = 0
 
     # module hooks ---------------------------------------------------------------------------
@@ -226,23 +181,22 @@ class _Tracer:
     # every aten op ----------------------------------------------------------------------------
     def on_op(self, func, args, kwargs, out) -> None:
         packet = func.overloadpacket
-        if packet in flop_registry:
-            count = flop_registry[packet]
-            formula = getattr(count, "__wrapped__", None)  # skip the pytree-based shape wrapper
-            if formula is not None:
-                flops = formula(*_shapes(args), **{k: _shapes(v) for k, v in kwargs.items()},
-                                out_shape=_shapes(out))
-            else:
-                flops = count(*args, **kwargs, out_val=out)
+        ins = _tensors((args, kwargs))
+        known = [(t, self.rf[id(t)]) for t in ins if id(t) in self.rf]  # inputs derived from the images
+        flops = count_flops(packet, args, kwargs, out)
+        if flops:
             macs = flops // 2
             self.macs += macs
+            fixed = not known  # on parameters/buffers only: the same work at every batch size
+            if fixed:
+                self.fixed_macs += macs
             for i in self.stack:
                 self.calls[i].macs += macs
+                if fixed:
+                    self.calls[i].fixed_macs += macs
         outs = _tensors(out)
         for t in outs:
             self.largest_output = max(self.largest_output, t.numel() * t.element_size())
-        ins = _tensors((args, kwargs))
-        known = [(t, self.rf[id(t)]) for t in ins if id(t) in self.rf]
         if not known or not outs:
             return
         rf = self._propagate(packet, args, kwargs, known, outs[0])
@@ -253,7 +207,7 @@ class _Tracer:
     def _propagate(self, packet, args, kwargs, known, out: torch.Tensor) -> RF:
         first, rf0 = known[0]
         spatial_in = first.dim() == 4
-        if packet in (aten.convolution, aten._convolution) and spatial_in:
+        if packet in CONVOLUTION_OPS and spatial_in:
             # convolution(input, weight, bias, stride, padding, dilation, transposed, ...)
             weight = args[1]
             return _window_rf(rf0, tuple(weight.shape[2:]), args[3], args[5])
@@ -262,8 +216,7 @@ class _Tracer:
             return _window_rf(rf0, get(1, 1), get(2, None), get(4, 1))
         if packet is aten.avg_pool2d and spatial_in:
             return _window_rf(rf0, args[1], args[2] if len(args) > 2 else None)
-        if packet in (aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten.adaptive_max_pool2d) \
-                and spatial_in:
+        if packet in ADAPTIVE_POOL_OPS and spatial_in:
             ih, iw = first.shape[-2:]
             oh, ow = out.shape[-2:]
             kernel = (-(-ih // oh), -(-iw // ow))
@@ -281,11 +234,11 @@ class _Tracer:
 
     # saved tensors ----------------------------------------------------------------------------
     def pack(self, t: torch.Tensor):
-        storage = t.untyped_storage()
-        key = storage._cdata
+        storage = storage_of(t)
+        key = id(storage)
         if key in self.param_storages or key in self.saved_storages:
             return t
-        self.saved_storages.add(key)
+        self.saved_storages[key] = storage  # held, so that its id is never reused in this trace
         nbytes = storage.nbytes()
         self.saved_bytes += nbytes
         if t.dim() > 0 and t.shape[0] == self.batch:
@@ -303,6 +256,18 @@ def _max_rf(infos: list[RF]) -> RF | None:
     return tuple(max(i[k] for i in infos) for k in range(4))  # type: ignore[return-value]
 
 
+def _meta_state(model: nn.Module, dtype: torch.dtype) -> tuple[bool, dict, dict]:
+    """(on_meta, parameters, buffers): the model's own when all are on meta, else meta stand-ins
+    of the same shapes (floating-point parameters in `dtype`)."""
+    named = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    if all(p.is_meta for p in named.values()) and all(b.is_meta for b in buffers.values()):
+        return True, named, buffers
+    params = {k: torch.empty_like(p, device="meta", dtype=dtype if p.is_floating_point() else p.dtype)
+              .requires_grad_(p.requires_grad) for k, p in named.items()}
+    return False, params, {k: torch.empty_like(b, device="meta") for k, b in buffers.items()}
+
+
 def trace(model: nn.Module, input_shape: tuple[int, ...], batch: int, dtype: torch.dtype,
           root_name: str = "", input_requires_grad: bool = False) -> Trace:
     """Run one training-mode forward pass of `model` on meta tensors and record it.
@@ -313,15 +278,8 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], batch: int, dtype: tor
     Modules with real weights are traced through meta stand-ins (torch.func.functional_call),
     so nothing is copied or computed.
     """
-    named = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    on_meta = all(p.is_meta for p in named.values()) and all(b.is_meta for b in buffers.values())
-    if on_meta:
-        params = named
-    else:
-        params = {k: torch.empty_like(p, device="meta", dtype=dtype if p.is_floating_point() else p.dtype)
-                  .requires_grad_(p.requires_grad) for k, p in named.items()}
-    param_storages = {p.untyped_storage()._cdata for p in params.values()}
+    on_meta, params, buffers = _meta_state(model, dtype)
+    param_storages = {id(s): s for s in map(storage_of, params.values())}
     unique = {id(p): p for p in params.values()}.values()
     param_count = sum(p.numel() for p in unique)
     trainable = sum(p.numel() for p in unique if p.requires_grad)
@@ -336,7 +294,8 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], batch: int, dtype: tor
         handles.append(module.register_forward_hook(tracer.post_hook))
     x = torch.empty((batch, *input_shape), device="meta", dtype=dtype, requires_grad=input_requires_grad)
     tracer.rf[id(x)] = (1, 1, 1, 1)
-    tracer.input_storage = x.untyped_storage()._cdata
+    input_storage = storage_of(x)  # held until the end: its id is a key
+    tracer.input_storage = id(input_storage)
     was_training = model.training
     model.train()
     try:
@@ -344,20 +303,18 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], batch: int, dtype: tor
             if on_meta:
                 out = model(x)
             else:
-                buffers_meta = {k: torch.empty_like(b, device="meta") for k, b in buffers.items()}
-                out = torch.func.functional_call(model, {**params, **buffers_meta}, (x,))
+                out = torch.func.functional_call(model, {**params, **buffers}, (x,))
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
     outs = _tensors(out)
-    in_storage = x.untyped_storage()
-    out_storage = outs[0].untyped_storage() if outs else None
+    out_storage = storage_of(outs[0]) if outs else None
     return Trace(calls=tracer.calls, batch=batch, saved_bytes=tracer.saved_bytes,
-                 saved_batch_bytes=tracer.saved_batch_bytes, macs=tracer.macs, param_count=param_count,
-                 trainable_count=trainable, param_bytes=param_bytes, buffer_bytes=buffer_bytes,
-                 largest_activation_bytes=tracer.largest_output,
-                 input_bytes=in_storage.nbytes(), output_bytes=out_storage.nbytes() if out_storage else 0,
-                 saved_input=in_storage._cdata in tracer.saved_storages,
-                 saved_output=out_storage is not None and out_storage._cdata in tracer.saved_storages,
-                 output_aliases_input=out_storage is not None and out_storage._cdata == in_storage._cdata)
+                 saved_batch_bytes=tracer.saved_batch_bytes, macs=tracer.macs, fixed_macs=tracer.fixed_macs,
+                 param_count=param_count, trainable_count=trainable, param_bytes=param_bytes,
+                 buffer_bytes=buffer_bytes, largest_activation_bytes=tracer.largest_output,
+                 input_bytes=input_storage.nbytes(), output_bytes=out_storage.nbytes() if out_storage else 0,
+                 saved_input=id(input_storage) in tracer.saved_storages,
+                 saved_output=out_storage is not None and id(out_storage) in tracer.saved_storages,
+                 output_aliases_input=out_storage is input_storage)
