@@ -251,6 +251,34 @@ def _compose_rf(rf_in: RF | None, relative: RF | None) -> RF | None:
             rf_in[2] * relative[2], rf_in[3] * relative[3])
 
 
+class _Boundaries:
+    """Storage groups along the chain of block boundaries, [bytes, saved?] each (views share a
+    group): a tensor at a block boundary is counted by the first block that saves it."""
+
+    def __init__(self, input_bytes: int):
+        self.groups = [[input_bytes, False]]
+        self.group = 0
+
+    def take(self, bt: Trace) -> tuple[int, bool]:
+        """(boundary bytes this block is first to save, whether its input was saved already)."""
+        input_already_saved = self.groups[self.group][1]
+        owned = 0
+        if bt.saved_input and not input_already_saved:
+            self.groups[self.group][1] = True
+            owned += self.groups[self.group][0]
+        if not bt.output_aliases_input:
+            self.groups.append([bt.output_bytes, False])
+            self.group = len(self.groups) - 1
+        if bt.saved_output and not self.groups[self.group][1]:
+            self.groups[self.group][1] = True
+            owned += self.groups[self.group][0]
+        return owned, input_already_saved
+
+
+_SUMMED = (("params", "param_count"), ("trainable", "trainable_count"), ("param_bytes", "param_bytes"),
+           ("buffer_bytes", "buffer_bytes"), ("macs", "macs"), ("fixed_macs", "fixed_macs"))
+
+
 def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype, optimizer,
                   frozen_blocks: int = 0) -> Analysis:
     """Analyse block by block and compose. Saved tensors at a block boundary (a ReLU output that
@@ -263,11 +291,9 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
     detail: list[LayerRow] = []
     rf: RF | None = (1, 1, 1, 1)
     grad = False
-    # Storage groups along the chain of block boundaries: [bytes, saved?]; views share a group.
-    groups = [[tb * math.prod(spec.input) * _esize(torch_dtype), False]]
-    group = 0
-    total = dict(params=0, trainable=0, param_bytes=0, buffer_bytes=0, macs=0, fixed_macs=0, largest=0, saved=0,
-                 saved_batch=0)
+    boundaries = _Boundaries(tb * math.prod(spec.input) * _esize(torch_dtype))
+    total = dict.fromkeys(("params", "trainable", "param_bytes", "buffer_bytes", "macs", "fixed_macs", "largest",
+                           "saved", "saved_batch"), 0)
     for inst in plan.instances:
         definition = get_block(inst.type)
         try:
@@ -276,54 +302,19 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
         except Exception as e:  # a shape formula missed something: name the block it happened in
             raise SpecError(f"the block does not run on its {'x'.join(map(str, inst.in_shape))} input: {e}",
                             block_index=inst.block_index, block_type=inst.type) from None
-        # A tensor at a block boundary is counted by the first block that saves it.
-        input_already_saved = groups[group][1]
-        owned = 0  # boundary bytes this block is first to save
-        if bt.saved_input and not input_already_saved:
-            groups[group][1] = True
-            owned += groups[group][0]
-        if not bt.output_aliases_input:
-            groups.append([bt.output_bytes, False])
-            group = len(groups) - 1
-        if bt.saved_output and not groups[group][1]:
-            groups[group][1] = True
-            owned += groups[group][0]
+        owned, input_already_saved = boundaries.take(bt)
         boundary = (bt.input_bytes if bt.saved_input else 0) + \
                    (bt.output_bytes if bt.saved_output and not bt.output_aliases_input else 0)
-        internal, internal_batch = bt.saved_bytes - boundary, bt.saved_batch_bytes - boundary
+        internal = bt.saved_bytes - boundary
         total["saved"] += internal + owned
-        total["saved_batch"] += internal_batch + owned
-        for key, value in (("params", bt.param_count), ("trainable", bt.trainable_count),
-                           ("param_bytes", bt.param_bytes), ("buffer_bytes", bt.buffer_bytes), ("macs", bt.macs),
-                           ("fixed_macs", bt.fixed_macs)):
-            total[key] += value
+        total["saved_batch"] += bt.saved_batch_bytes - boundary + owned
+        for key, attr in _SUMMED:
+            total[key] += getattr(bt, attr)
         total["largest"] = max(total["largest"], bt.largest_activation_bytes)
         grad = grad or bt.trainable_count > 0
-
-        root = bt.calls[0]
-        row = _row(root, tb, batch, torch_dtype, name=inst.name, depth=1, block_index=inst.block_index,
-                   type_name=inst.type, rf=_compose_rf(rf, root.receptive_field),
-                   saved_bytes=internal + owned,
-                   formula=definition.formula(inst.in_shape, inst.out_shape, inst.params),
-                   label=definition.row_label(inst.in_shape, inst.out_shape, inst.params),
-                   elementwise=definition.is_elementwise(inst.in_shape, inst.out_shape, inst.params),
-                   warnings=inst.warnings)
-        if row.output_shape != inst.out_shape:  # the formula and the forward pass disagree
-            raise SpecError(f"internal shape mismatch: formula {inst.out_shape} vs forward "
-                            f"{row.output_shape}", block_index=inst.block_index, block_type=inst.type)
+        row = _block_row(inst, definition, bt, tb, batch, torch_dtype, rf, internal + owned)
         rows.append(row)
-        for call in bt.calls:
-            if call.children:
-                continue
-            name = f"{inst.name}.{call.name}" if call.name else inst.name
-            saved = call.saved_bytes - (bt.input_bytes if call.saved_input and input_already_saved else 0)
-            detail.append(_row(call, tb, batch, torch_dtype, name=name, depth=call.depth + 1, saved_bytes=saved,
-                               block_index=inst.block_index, type_name=type(call.module).__name__,
-                               rf=_compose_rf(rf, call.receptive_field),
-                               formula=describe_module(call.module, call.input_shapes, call.output_shapes),
-                               label=memtable_label_for_module(call.module),
-                               elementwise=is_elementwise_module(call.module, call.input_shapes,
-                                                                 call.output_shapes)))
+        detail += _inner_rows(inst, bt, tb, batch, torch_dtype, rf, input_already_saved)
         rf = row_rf(row, rf)
     combined = Trace(calls=[], batch=tb, saved_bytes=total["saved"], saved_batch_bytes=total["saved_batch"],
                      macs=total["macs"], fixed_macs=total["fixed_macs"], param_count=total["params"],
@@ -332,6 +323,40 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
                      largest_activation_bytes=total["largest"])
     return _finish(spec.name, "spec", tuple(spec.input), batch, dtype_name, torch_dtype, optimizer, combined,
                    rows, detail, plan.output_shape, plan.warnings)
+
+
+def _block_row(inst, definition: BlockDef, bt: Trace, tb: int, batch: int, torch_dtype, rf: RF | None,
+               saved_bytes: int) -> LayerRow:
+    """One block's row of the layer table (its registry entry gives the formula and label)."""
+    root = bt.calls[0]
+    row = _row(root, tb, batch, torch_dtype, name=inst.name, depth=1, block_index=inst.block_index,
+               type_name=inst.type, rf=_compose_rf(rf, root.receptive_field), saved_bytes=saved_bytes,
+               formula=definition.formula(inst.in_shape, inst.out_shape, inst.params),
+               label=definition.row_label(inst.in_shape, inst.out_shape, inst.params),
+               elementwise=definition.is_elementwise(inst.in_shape, inst.out_shape, inst.params),
+               warnings=inst.warnings)
+    if row.output_shape != inst.out_shape:  # the formula and the forward pass disagree
+        raise SpecError(f"internal shape mismatch: formula {inst.out_shape} vs forward "
+                        f"{row.output_shape}", block_index=inst.block_index, block_type=inst.type)
+    return row
+
+
+def _inner_rows(inst, bt: Trace, tb: int, batch: int, torch_dtype, rf: RF | None,
+                input_already_saved: bool) -> list[LayerRow]:
+    """The rows of the torch leaf modules inside one block (the detailed table)."""
+    out = []
+    for call in bt.calls:
+        if call.children:
+            continue
+        name = f"{inst.name}.{call.name}" if call.name else inst.name
+        saved = call.saved_bytes - (bt.input_bytes if call.saved_input and input_already_saved else 0)
+        out.append(_row(call, tb, batch, torch_dtype, name=name, depth=call.depth + 1, saved_bytes=saved,
+                        block_index=inst.block_index, type_name=type(call.module).__name__,
+                        rf=_compose_rf(rf, call.receptive_field),
+                        formula=describe_module(call.module, call.input_shapes, call.output_shapes),
+                        label=memtable_label_for_module(call.module),
+                        elementwise=is_elementwise_module(call.module, call.input_shapes, call.output_shapes)))
+    return out
 
 
 def row_rf(row: "LayerRow", previous: RF | None) -> RF | None:
