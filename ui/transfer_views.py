@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer.units import format_bytes
 from explorer.core.spec import NetworkSpec
-from explorer.errors import UserError
+from explorer.errors import ConfigError, UserError
 from explorer.training import transfer
 from explorer.training.config import TrainConfig
 from ui import state
@@ -49,40 +49,27 @@ def _apply(freeze: str, scale: float, setting: str) -> None:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def _sources(runs_dir: str, spec_name: str) -> dict[str, str]:
-    """label -> init_from: finished runs with a checkpoint, then torchvision weights on disk for the
-    preset this network is (when it mirrors one)."""
+    """explorer.compare.pretrained.start_sources, re-read at most every 10 s."""
     from pathlib import Path
 
-    from explorer.training.runs import list_runs
+    from explorer.compare.pretrained import start_sources
 
-    found = {}
-    for r in reversed(list_runs(Path(runs_dir))):
-        if r.status == "completed" and (r.path / "checkpoint.safetensors").is_file():
-            acc = "" if r.best_val_acc is None else f", {r.best_val_acc:.1%}"
-            found[f"{r.path.name} ({r.name} on {r.dataset}{acc})"] = str(r.path)
-    try:
-        from explorer.compare import pretrained
-        from explorer.compare.zoo import preset_mirrors
-
-        for tv_name, preset in preset_mirrors().items():
-            path = pretrained.find_weights(tv_name) if preset == spec_name else None
-            if path is not None:
-                found[f"torchvision ImageNet weights ({path.name})"] = str(path)
-    except Exception:  # noqa: BLE001 - no torchvision metadata: runs only
-        pass
-    return found
+    return start_sources(Path(runs_dir), spec_name)
 
 
 def _adapted(spec: NetworkSpec, cfg: TrainConfig) -> tuple[NetworkSpec, int | None]:
-    """The network as the run will build it (channels and classes follow the data) and the class count."""
-    from explorer.data import dataset_info
-    from explorer.training.adapt import adapt_spec
+    """The network as the run will build it (the run's plan: channels and classes follow the
+    data) and the class count (None for an image folder not read yet)."""
+    from ui.train_views import preflight
 
-    info = dataset_info(cfg.dataset)
-    if not info.num_classes:
-        return spec, None
-    return adapt_spec(spec, info.channels, info.height, info.width, info.num_classes).spec, info.num_classes
-
+    check = preflight(spec, cfg)   # the page's cached plan: adapted before the transfer check runs
+    plan = check.plan
+    if plan is not None and plan.adapted is not None:
+        classes = plan.dataset.num_classes if plan.dataset is not None else None
+        return (plan.adapted.spec, classes) if classes else (spec, None)
+    if check.error:
+        raise ConfigError(check.error)
+    return spec, None
 
 def panel(spec: NetworkSpec, cfg: TrainConfig) -> None:
     """The transfer-learning panel of the Train page."""
@@ -109,9 +96,7 @@ def panel(spec: NetworkSpec, cfg: TrainConfig) -> None:
 def _source_picker(spec: NetworkSpec, cfg: TrainConfig) -> str | None:
     """The selectbox of sources; returns the source's dataset name ("imagenet" for torchvision
     weights, "" when unknown) or None for random weights."""
-    from explorer.training.runs import runs_root
-
-    runs_dir = str(runs_root(st.session_state.get(state.RUNS_DIR)).resolve())
+    runs_dir = str(state.runs_dir())
     sources = _sources(runs_dir, spec.name)
     labels = ["Random weights (from scratch)", *sources]
     values = {label: path for label, path in sources.items()}

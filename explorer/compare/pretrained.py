@@ -70,6 +70,30 @@ def available() -> dict[str, Path]:
     return found
 
 
+def start_sources(runs_dir: Path, preset: str) -> dict[str, str]:
+    """What a run of the network `preset` can start from (transfer learning), label -> init_from:
+    finished runs with a checkpoint in runs_dir (newest first), then torchvision's ImageNet
+    weights on disk when a torchvision model mirrors the preset."""
+    from explorer.compare.zoo import preset_mirrors
+    from explorer.training.runs import list_runs
+    from explorer.units import format_percent
+
+    found = {}
+    for r in reversed(list_runs(Path(runs_dir))):
+        if r.status == "completed" and (r.path / "checkpoint.safetensors").is_file():
+            acc = "" if r.best_val_acc is None else f", {format_percent(r.best_val_acc)}"
+            found[f"{r.path.name} ({r.name} on {r.dataset}{acc})"] = str(r.path)
+    try:
+        mirrors = preset_mirrors()
+    except Exception:  # noqa: BLE001 - no torchvision metadata: runs only
+        mirrors = {}
+    for tv_name, mirrored in mirrors.items():
+        path = find_weights(tv_name) if mirrored == preset else None
+        if path is not None:
+            found[f"torchvision ImageNet weights ({path.name})"] = str(path)
+    return found
+
+
 @dataclass(frozen=True)
 class Pretrained:
     """A preset with torchvision's ImageNet weights loaded, ready to classify images."""

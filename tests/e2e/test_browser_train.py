@@ -51,6 +51,19 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / name)
 
 
+def _boxes(*locators, tries: int = 40) -> list[dict]:
+    """Bounding boxes of elements the live panel redraws about once a second: a box read while
+    its element is being replaced is None, so read them all again until every one is there."""
+    for _ in range(tries):
+        for loc in locators:
+            loc.wait_for()
+        boxes = [loc.bounding_box() for loc in locators]
+        if all(boxes):
+            return boxes
+        locators[0].page.wait_for_timeout(250)
+    raise AssertionError(f"no bounding box after {tries} tries: {boxes}")
+
+
 def test_train_watch_and_overlay(app_url, browser, runs_dir):
     page = browser.new_page(viewport={"width": 1500, "height": 1100}, locale="en-US")
     page.set_default_timeout(90_000)
@@ -72,8 +85,7 @@ def test_train_watch_and_overlay(app_url, browser, runs_dir):
     page.get_by_text(" of 20 · step ").wait_for()  # the progress bar of the live panel
     page.get_by_test_id("stPlotlyChart").first.wait_for()  # the curves, drawn while it runs
     page.get_by_text("Time left").wait_for()  # shown while the run goes
-    chart = page.get_by_test_id("stPlotlyChart").first.bounding_box()
-    card = page.get_by_text("Run folder ").first.bounding_box()
+    chart, card = _boxes(page.get_by_test_id("stPlotlyChart").first, page.get_by_text("Run folder ").first)
     assert chart["y"] < card["y"] and chart["y"] < 1100, (chart, card)   # the curves in view, above the card
     page.get_by_text("Validation (per epoch)", exact=False).first.wait_for()
     _shot(page, "train_running.png")
