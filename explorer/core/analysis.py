@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from explorer.core.describe import describe_module, is_elementwise_module, memtable_label_for_module
-from explorer.core.registry import BlockDef, get_block
+from explorer.core.registry import BlockDef, get_block, version
 from explorer.core.budget import check_module, spec_cost
 from explorer.core.spec import NetworkSpec, SpecError, check_input_shape, freeze_params
 from explorer.errors import ConfigError
@@ -197,24 +197,6 @@ def _trace_batch(batch: int) -> int:
     return max(batch, 2)
 
 
-class _Definition:
-    """A BlockDef as a cache key, by identity: a type name registered again (a test's own block, a
-    reloaded module) is a new key, so no trace of the old definition is reused. (BlockDefs hold
-    lists and callables, so they have no value hash; the cache holding this key keeps its
-    BlockDef alive, so no other object can take its id while the entry exists.)"""
-
-    __slots__ = ("block",)
-
-    def __init__(self, block: BlockDef):
-        self.block = block
-
-    def __hash__(self) -> int:
-        return id(self.block)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Definition) and other.block is self.block
-
-
 def per_image_macs(macs: int, fixed_macs: int, traced_batch: int, batch: int) -> int:
     """MACs per image at `batch` from a trace of `traced_batch` images: the part that scales with
     the batch (macs - fixed_macs, traced_batch copies) plus the fixed part (work on parameters and
@@ -225,12 +207,12 @@ def per_image_macs(macs: int, fixed_macs: int, traced_batch: int, batch: int) ->
 
 
 @lru_cache(maxsize=4096)
-def _block_trace(key: _Definition, params: tuple, in_shape: tuple[int, ...], dtype_name: str,
+def _block_trace(type_name: str, registration: int, params: tuple, in_shape: tuple[int, ...], dtype_name: str,
                  traced_batch: int, input_requires_grad: bool, frozen: bool = False) -> Trace:
     """Trace one block alone (meta device). Identical blocks, in this network or in the last
-    edit, are traced once: an edit re-traces only the blocks it changed. Keyed on the BlockDef
-    itself, not its type name (see _Definition)."""
-    definition = key.block
+    edit, are traced once: an edit re-traces only the blocks it changed. Keyed on the type's
+    registration (explorer.core.registry.version), so a type registered again is traced again."""
+    definition = get_block(type_name)
     values = definition.defaults()
     values.update({k: list(v) if isinstance(v, tuple) else v for k, v in params})
     with torch.device("meta"):
@@ -297,8 +279,8 @@ def _analyze_spec(spec: NetworkSpec, input_shape, batch, dtype_name, torch_dtype
     for inst in plan.instances:
         definition = get_block(inst.type)
         try:
-            bt = _block_trace(_Definition(definition), freeze_params(inst.params), inst.in_shape, dtype_name,
-                              tb, grad, inst.block_index < frozen_blocks)
+            bt = _block_trace(inst.type, version(inst.type), freeze_params(inst.params), inst.in_shape,
+                              dtype_name, tb, grad, inst.block_index < frozen_blocks)
         except Exception as e:  # a shape formula missed something: name the block it happened in
             raise SpecError(f"the block does not run on its {'x'.join(map(str, inst.in_shape))} input: {e}",
                             block_index=inst.block_index, block_type=inst.type) from None

@@ -108,7 +108,8 @@ def current() -> Budget:
 def block_cost(type_name: str, in_channels: int | None, params: Params) -> BlockCost:
     """One instance's BlockCost from the block type's own formula (BlockDef.cost, in its file in
     explorer.core.blocks); in_channels None: a lower bound of the layers (the rest then undercount)."""
-    return BlockCost(*get_block(type_name).cost(in_channels, params))
+    cost = get_block(type_name).cost(in_channels, params)
+    return cost if isinstance(cost, BlockCost) else BlockCost(*cost)  # a plain (layers, params) tuple
 
 
 def instance_macs(cost: BlockCost, in_shape: Shape, out_shape: Shape) -> int:

@@ -23,6 +23,7 @@ The registry fails loudly on duplicate names and on unknown names, families and 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import difflib
 import math
 from dataclasses import dataclass, field as dataclass_field
@@ -272,7 +273,14 @@ def register(block: BlockDef) -> BlockDef:
     if block.classes_field is not None and block.classes_field not in {f.name for f in block.fields}:
         raise ValueError(f"block type {block.type!r}: classes_field {block.classes_field!r} is not one of its fields")
     REGISTRY[block.type] = block
+    VERSIONS[block.type] = next(_REGISTRATIONS)
     return block
+
+
+def version(type_name: str) -> int:
+    """Which registration of `type_name` is in force: a number no other registration had, so a
+    cache keyed on (type, version) never serves a result of an earlier definition."""
+    return VERSIONS[type_name]
 
 
 def unregister(type_name: str) -> BlockDef:
@@ -294,8 +302,19 @@ def registered(block: BlockDef) -> Iterator[BlockDef]:
         unregister(block.type)
 
 
+_LOADED = False  # every block family imported (and so registered)?
+VERSIONS: dict[str, int] = {}          # type name -> the registration in force (see version)
+_REGISTRATIONS = itertools.count(1)    # registrations so far, never reused
+
+
 def _ensure_loaded() -> None:
-    import explorer.core.blocks  # noqa: F401  (registers every family; a no-op once imported)
+    """Import explorer.core.blocks once (it registers every family); after that a flag test, as
+    get_block is called for every block of every analysis."""
+    global _LOADED
+    if not _LOADED:
+        import explorer.core.blocks  # noqa: F401
+
+        _LOADED = True
 
 
 def get_block(type_name: str) -> BlockDef:
