@@ -178,6 +178,7 @@ class SweepDriver:
             return None
         trial.set_user_attr("params", params)
         trial.set_user_attr("macs", macs)
+        trial.set_user_attr("epochs", int(epochs))  # planned: what pruning saves is measured against it
         self.on_event({"event": "ask", "number": offset + trial.number, "values": point, "params": params})
         return trial, spec, config
 
