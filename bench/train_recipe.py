@@ -10,13 +10,15 @@ one, OMP threads 2, and prints for each configuration: wall time, accuracy, the 
     setup    data load, the run plan (a meta-device trace), building the network (-> "start" event)
     epochs   training steps, and per epoch one evaluation and the best checkpoint (-> "done")
     exit     writing the summary, process exit (-> the command returns)
-It compares the recipe with the previous one (SGD lr 0.1, batch 64, cosine, 12 epochs), run the
-same way, alternating, so both see the same load from other processes.
+It compares the recipe with the one before the sweeps (SGD lr 0.1, batch 64, cosine, 12 epochs)
+and, with --candidate, with the recipe plus some flags, all run the same way, alternating, so all
+see the same load from other processes.
 
---in-process: also trains both recipes in this one process (no process start, alternating) and
-prints the ratio of their training times: the fair comparison on a machine loaded by others.
+--in-process: also trains them in this one process (no process start, alternating) and prints
+their training-time ratios to the first: the fair comparison on a machine loaded by others.
 
-    .venv/bin/python bench/train_recipe.py [--repeats 3] [--preset lenet5] [--dataset mnist5k] [--in-process]
+    .venv/bin/python bench/train_recipe.py [--repeats 3] [--preset lenet5] [--dataset mnist5k]
+        [--candidate "--batch-size 128 --lr 0.2 --epochs 11"] [--in-process]
 Say how loaded the machine is when quoting numbers (load averages are printed before and after).
 """
 
@@ -89,7 +91,7 @@ def compare_cli(args, configs: list[tuple[str, list[str]]]) -> None:
 
 
 def compare_in_process(args, configs: list[tuple[str, dict]]) -> None:
-    """Both recipes trained in this process, alternating; the ratio of their train() times."""
+    """The configurations trained in this process, alternating; their train() times against the first's."""
     sys.path.insert(0, str(ROOT))
     import torch
 
@@ -101,16 +103,27 @@ def compare_in_process(args, configs: list[tuple[str, dict]]) -> None:
     spec, times = load_preset(args.preset), {label: [] for label, _ in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            for label, values in configs:
+            for n, (label, values) in enumerate(configs):
                 cfg = TrainConfig.from_dict({**values, "dataset": args.dataset, "device": "cpu"})
                 start = time.perf_counter()
-                summary = train(spec, cfg, Path(tmp) / f"{label.split()[0]}-{i}")
+                summary = train(spec, cfg, Path(tmp) / f"{n}-{i}")
                 times[label].append((time.perf_counter() - start, summary["best_val_acc"]))
-    (new, a), (old, b) = times.items()
-    ratio = statistics.median(t for t, _ in a) / statistics.median(t for t, _ in b)
+    first = statistics.median(t for t, _ in times[configs[0][0]])
     for label, rows in times.items():
-        print(f"in process: {label:18s} train() {', '.join(f'{t:.2f} s ({acc:.4f})' for t, acc in rows)}")
-    print(f"in process: {new} / {old} train() time = {ratio:.3f}")
+        print(f"in process: {label:18s} train() {', '.join(f'{t:.2f} s ({acc:.4f})' for t, acc in rows)}; "
+              f"median / {configs[0][0]}'s = {statistics.median(t for t, _ in rows) / first:.3f}")
+
+
+def _parse_flags(text: str) -> dict:
+    """"--batch-size 128 --schedule onecycle" -> {"batch_size": 128, "schedule": "onecycle"}."""
+    def value(word: str):
+        try:
+            return json.loads(word)
+        except json.JSONDecodeError:
+            return word
+
+    words = text.split()
+    return {flag.lstrip("-").replace("-", "_"): value(v) for flag, v in zip(words[::2], words[1::2])}
 
 
 def main() -> None:
@@ -119,15 +132,19 @@ def main() -> None:
     parser.add_argument("--preset", default="lenet5")
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--candidate", metavar="FLAGS", help="train flags over the recipe to compare, quoted")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from explorer.search.recipes import recipe_values
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    compare_cli(args, [("recipe (no flags)", []), ("previous recipe", _flags(PREVIOUS))])
+    recipe = recipe_values(args.preset, args.dataset)
+    configs = [("recipe (no flags)", {}), ("previous recipe", PREVIOUS)]
+    if args.candidate:
+        configs.append(("candidate", _parse_flags(args.candidate)))
+    compare_cli(args, [(label, _flags(values)) for label, values in configs])
     if args.in_process:
-        compare_in_process(args, [("recipe (no flags)", recipe_values(args.preset, args.dataset)),
-                                  ("previous recipe", PREVIOUS)])
+        compare_in_process(args, [(label, {**recipe, **values}) for label, values in configs])
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} after")
 
 

@@ -331,3 +331,51 @@ def test_sweeps_lists_a_finished_sweep(tmp_path, capsys):
 def test_default_space_of_lenet5_has_no_repeat_of_size_changing_convs():
     names = [d.name for d in default_space(load_preset("lenet5"))]
     assert not any(n.startswith("repeat.") for n in names) and "kernel.6" in names
+
+
+def test_a_trial_is_not_pruned_at_its_last_epoch(tmp_path):
+    # the worse trial reaches its last epoch exactly at the pruner's first rung (epoch 2): pruning it
+    # would save nothing and lose a finished result, so it completes
+    sweep = tiny_sweep(space=(Dim("lr", "float", 1e-7, 0.2, log=True),), pruner="halving",
+                       start_points=({"lr": 0.1}, {"lr": 1e-7}),
+                       budget=Budget(trials=2, max_epochs=2), stages=Stages(coarse_fraction=1.0, coarse_epochs=2))
+    good, bad = run_sweep(sweep, tmp_path, poll=0.1)["trials"]
+    assert good["best_val_acc"] > bad["best_val_acc"]
+    assert [t["state"] for t in (good, bad)] == ["complete", "complete"] and bad["epochs_done"] == 2
+
+
+# --- recipes ---------------------------------------------------------------------------------------------
+def test_every_preset_and_offline_dataset_starts_from_a_recipe_that_says_where_it_came_from():
+    from explorer.core.presets import preset_names
+    from explorer.data import list_datasets
+    from explorer.search import recipes
+
+    offline = [d.name for d in list_datasets() if d.offline]
+    assert {"mnist5k", "digits", "shapes"} <= set(offline)
+    searched = set(recipes.recipe_pairs())
+    assert ("lenet5", "mnist5k") in searched
+    assert set(recipes.family_presets()) == set(preset_names())  # every preset has a family default
+    for preset in preset_names():
+        for dataset in offline:
+            entry = recipes.recipe(preset, dataset)
+            assert recipes.recipe_config(preset, dataset).dataset == dataset
+            if (preset, dataset) in searched:  # found by a sweep whose file is committed beside recipes.json
+                assert (recipes.RECIPES_FILE.parent / entry["sweep"]).is_file()
+                assert 0 < entry["measured"]["best_val_acc"] <= 1
+            else:
+                assert entry["source"] == recipes.FAMILY_SOURCE and "measured" not in entry
+                assert recipes.recipe_source(preset, dataset).startswith(recipes.FAMILY_SOURCE)
+    # digits are never flipped; a mirrored shape keeps its class
+    assert not recipes.recipe_config("vgg16", "digits").flip and recipes.recipe_config("vgg16", "shapes").flip
+    assert recipes.recipe("my-own-net", "mnist5k") is None
+    assert recipes.recipe_config("my-own-net", "mnist5k") == TrainConfig(dataset="mnist5k")
+
+
+def test_the_committed_sweep_files_read():
+    from explorer.search.recipes import RECIPES_FILE
+
+    files = sorted(RECIPES_FILE.parent.glob("*.sweep.json"))
+    assert any(f.name == "lenet5-mnist5k-score.sweep.json" for f in files)
+    for path in files:
+        sweep = read_sweep(path)
+        assert sweep.id is None and sweep.train.device == "cpu"
