@@ -87,12 +87,11 @@ def compare_cli(args, configs: list[tuple[str, list[str]]]) -> None:
               f"accuracy >= {TARGET_ACCURACY:.1%}: {all(a >= TARGET_ACCURACY for a in accs)}")
         print(f"{'':18s} phases (median s): start {med['start']:.2f}, setup {med['setup']:.2f}, epochs "
               f"{med['epochs']:.2f} ({med['per_epoch']:.3f} per epoch x {rows[0][1]['epochs_done']}), exit "
-              f"{med['exit']:.2f}")
+              f"{med['exit']:.2f}", flush=True)
 
 
 def compare_in_process(args, configs: list[tuple[str, dict]]) -> None:
     """The configurations trained in this process, alternating; their train() times against the first's."""
-    sys.path.insert(0, str(ROOT))
     import torch
 
     from explorer.core.presets import load_preset
@@ -134,10 +133,14 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true")
     parser.add_argument("--candidate", metavar="FLAGS", help="train flags over the recipe to compare, quoted")
     args = parser.parse_args()
+    # set before explorer imports torch, as for the CLI runs: OpenMP threads that spin while they
+    # wait starve each other on shared cores (without it in-process runs took 72-205 s against 17-28 s
+    # for the same configurations through the CLI, load average near 7)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     sys.path.insert(0, str(ROOT))
     from explorer.search.recipes import recipe_values
 
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
     recipe = recipe_values(args.preset, args.dataset)
     configs = [("recipe (no flags)", {}), ("previous recipe", PREVIOUS)]
     if args.candidate:
