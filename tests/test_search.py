@@ -73,6 +73,8 @@ def _mutations():
         "bad train setting": lambda d: d["train"].update(lr=-1),
         "bad id": lambda d: d.update(id="../../etc"),
         "min accuracy above 1": lambda d: d.update(min_accuracy=97),
+        "prune after zero epochs": lambda d: d.update(prune_min_epochs=0),
+        "prune after true epochs": lambda d: d.update(prune_min_epochs=True),
     }
 
 
@@ -177,13 +179,63 @@ def test_hopeless_learning_rate_is_pruned_early(tmp_path):
     sweep = tiny_sweep(space=(Dim("lr", "float", 1e-7, 0.2, log=True),), pruner="halving",
                        start_points=({"lr": 0.1}, {"lr": 1e-7}),
                        budget=Budget(trials=2, max_epochs=8), stages=Stages(coarse_fraction=1.0, coarse_epochs=8))
+    assert sweep.min_epochs_before_pruning(8) == 2
     report = run_sweep(sweep, tmp_path, poll=0.1)
     good, bad = report["trials"]
     assert good["state"] == "complete" and good["epochs_done"] == 8 and good["best_val_acc"] > 0.5
-    assert bad["state"] == "pruned" and bad["epochs_done"] == 1  # reported once, then stopped
+    assert bad["state"] == "pruned" and bad["epochs_done"] == 2  # the first epoch pruning may look at
     summary = json.loads((Path(bad["run_dir"]) / "summary.json").read_text())
     assert summary["status"] == "cancelled" and summary["epochs_done"] < 8
     assert report["best"] == good["number"]
+    saved = report["pruning"]
+    assert (saved["epochs_run"], saved["epochs_planned"], saved["epochs_saved"]) == (10, 16, 6)
+    assert saved["seconds_saved_est"] > 0
+
+
+def test_min_epochs_before_pruning_default_and_field():
+    sweep = tiny_sweep()
+    assert [sweep.min_epochs_before_pruning(e) for e in (1, 2, 4, 8, 12, 20)] == [1, 2, 2, 2, 3, 5]
+    fixed = sweep.with_changes(prune_min_epochs=5)
+    assert [fixed.min_epochs_before_pruning(e) for e in (3, 10)] == [3, 5]  # never past the stage's epochs
+    assert sweep_from_dict(json.loads(fixed.to_json())).prune_min_epochs == 5
+    old_file = json.loads(sweep.to_json())
+    del old_file["prune_min_epochs"]  # sweep files written before the field still read
+    assert sweep_from_dict(old_file).prune_min_epochs is None
+
+
+def _report_curve(study, curve: list[float]) -> tuple[object, int | None]:
+    """Report a validation curve epoch by epoch; (trial, the epoch it was pruned at, or None)."""
+    trial = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            return trial, epoch
+    return trial, None
+
+
+@pytest.mark.parametrize("pruner", ["halving", "hyperband"])
+def test_pruner_spares_a_slow_starter_at_epoch_1_but_stops_a_hopeless_trial(pruner):
+    import optuna
+
+    def study_for(sweep):
+        study = optuna.create_study(direction="maximize", pruner=st.make_pruner(sweep, 8),
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        for curve in ([0.90, 0.93, 0.95, 0.96], [0.88, 0.92, 0.94, 0.95], [0.85, 0.91, 0.93, 0.94]):
+            trial, at = _report_curve(study, curve)  # fast starters, all finished
+            study.tell(trial, curve[-1])
+        return study
+
+    sweep = tiny_sweep(pruner=pruner, budget=Budget(trials=8, max_epochs=8),
+                       stages=Stages(coarse_fraction=1.0, coarse_epochs=8))
+    slow_starter = [0.40, 0.93, 0.96, 0.97]  # a small net: poor after epoch 1, then the best
+    trial, at = _report_curve(study_for(sweep), slow_starter)
+    assert at is None
+    if pruner == "halving":  # Hyperband splits trials into brackets, so only halving's rungs are fixed here
+        _, at = _report_curve(study_for(sweep), [0.10, 0.10, 0.10, 0.10])  # a hopeless learning rate
+        assert at == 2
+        # pruning from epoch 1 (the old min_resource) would have lost the slow starter
+        _, at = _report_curve(study_for(sweep.with_changes(prune_min_epochs=1)), slow_starter)
+        assert at == 1
 
 
 def test_same_seed_gives_the_same_trials(tmp_path):
@@ -279,3 +331,51 @@ def test_sweeps_lists_a_finished_sweep(tmp_path, capsys):
 def test_default_space_of_lenet5_has_no_repeat_of_size_changing_convs():
     names = [d.name for d in default_space(load_preset("lenet5"))]
     assert not any(n.startswith("repeat.") for n in names) and "kernel.6" in names
+
+
+def test_a_trial_is_not_pruned_at_its_last_epoch(tmp_path):
+    # the worse trial reaches its last epoch exactly at the pruner's first rung (epoch 2): pruning it
+    # would save nothing and lose a finished result, so it completes
+    sweep = tiny_sweep(space=(Dim("lr", "float", 1e-7, 0.2, log=True),), pruner="halving",
+                       start_points=({"lr": 0.1}, {"lr": 1e-7}),
+                       budget=Budget(trials=2, max_epochs=2), stages=Stages(coarse_fraction=1.0, coarse_epochs=2))
+    good, bad = run_sweep(sweep, tmp_path, poll=0.1)["trials"]
+    assert good["best_val_acc"] > bad["best_val_acc"]
+    assert [t["state"] for t in (good, bad)] == ["complete", "complete"] and bad["epochs_done"] == 2
+
+
+# --- recipes ---------------------------------------------------------------------------------------------
+def test_every_preset_and_offline_dataset_starts_from_a_recipe_that_says_where_it_came_from():
+    from explorer.core.presets import preset_names
+    from explorer.data import list_datasets
+    from explorer.search import recipes
+
+    offline = [d.name for d in list_datasets() if d.offline]
+    assert {"mnist5k", "digits", "shapes"} <= set(offline)
+    searched = set(recipes.recipe_pairs())
+    assert ("lenet5", "mnist5k") in searched
+    assert set(recipes.family_presets()) == set(preset_names())  # every preset has a family default
+    for preset in preset_names():
+        for dataset in offline:
+            entry = recipes.recipe(preset, dataset)
+            assert recipes.recipe_config(preset, dataset).dataset == dataset
+            if (preset, dataset) in searched:  # found by a sweep whose file is committed beside recipes.json
+                assert (recipes.RECIPES_FILE.parent / entry["sweep"]).is_file()
+                assert 0 < entry["measured"]["best_val_acc"] <= 1
+            else:
+                assert entry["source"] == recipes.FAMILY_SOURCE and "measured" not in entry
+                assert recipes.recipe_source(preset, dataset).startswith(recipes.FAMILY_SOURCE)
+    # digits are never flipped; a mirrored shape keeps its class
+    assert not recipes.recipe_config("vgg16", "digits").flip and recipes.recipe_config("vgg16", "shapes").flip
+    assert recipes.recipe("my-own-net", "mnist5k") is None
+    assert recipes.recipe_config("my-own-net", "mnist5k") == TrainConfig(dataset="mnist5k")
+
+
+def test_the_committed_sweep_files_read():
+    from explorer.search.recipes import RECIPES_FILE
+
+    files = sorted(RECIPES_FILE.parent.glob("*.sweep.json"))
+    assert any(f.name == "lenet5-mnist5k-score.sweep.json" for f in files)
+    for path in files:
+        sweep = read_sweep(path)
+        assert sweep.id is None and sweep.train.device == "cpu"

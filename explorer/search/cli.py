@@ -144,6 +144,11 @@ def summary_text(report: dict) -> str:
     if best:
         lines.append(f"best: trial {best['number']}, {best['best_val_acc']:.4f} val acc, {best['params']:,} params, "
                      f"score {best['score']:.2f}, run {best['run_dir']}")
+    saved = report.get("pruning") or {}
+    if saved.get("epochs_planned"):
+        lines.append(f"pruning: {saved['epochs_run']} of {saved['epochs_planned']} planned epochs trained "
+                     f"({saved['epochs_saved']} saved); trials took {saved['seconds_run']:.0f} s, pruning saved "
+                     f"about {saved['seconds_saved_est']:.0f} s")
     lines.append(f"resume or extend: python -m explorer sweep --sweep "
                  f"{report.get('sweep_file', 'RUNS/sweeps/' + report['sweep'] + '/sweep.json')}")
     return "\n".join(lines)

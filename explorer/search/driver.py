@@ -8,7 +8,9 @@ coarse-to-fine rule's application (the rule itself is explorer.search.space.narr
   the queue's limit for the device runs at once (interactive runs share that limit fairly).
 - Pruning: the driver reads each running trial's metrics.jsonl; for every "epoch" event it calls
   trial.report(value, epoch) and trial.should_prune(); a pruned run is cancelled through the
-  queue (RUN/CANCEL), and told PRUNED when its process has ended. The loop's own checks (loss
+  queue (RUN/CANCEL), and told PRUNED when its process has ended. No trial is pruned before the
+  sweep's min_epochs_before_pruning (study.make_pruner) nor at its own last epoch (nothing is
+  left to save; it completes and counts). The loop's own checks (loss
   over 3x its start, NaN) still apply; a diverged trial counts as pruned at its last epoch.
 - Resume: studies live in SQLite and trial runs outlive the driver (own process sessions), so a
   driver started again for the same sweep picks up trials still marked running by their run
@@ -178,6 +180,7 @@ class SweepDriver:
             return None
         trial.set_user_attr("params", params)
         trial.set_user_attr("macs", macs)
+        trial.set_user_attr("epochs", int(epochs))  # planned: what pruning saves is measured against it
         self.on_event({"event": "ask", "number": offset + trial.number, "values": point, "params": params})
         return trial, spec, config
 
@@ -230,7 +233,8 @@ class SweepDriver:
                 continue  # Optuna does not prune multi-objective studies
             value = st.objective_value(self.sweep, event["val_acc"], params, macs)[0]
             a.trial.report(value, event["epoch"])
-            if a.trial.should_prune():
+            last = event["epoch"] >= a.trial.user_attrs.get("epochs", math.inf)  # nothing left to save
+            if not last and a.trial.should_prune():
                 a.pruned = True
                 self.queue.cancel(a.job_id)
                 self.on_event({"event": "pruned", "number": a.trial.user_attrs["number"], "epoch": event["epoch"],

@@ -1,19 +1,30 @@
 """Training recipes: the TrainConfig a preset starts from on a dataset, stored as data
 (explorer/search/recipes/recipes.json) with where each came from.
 
-Owns: reading the recipes file and recipe_config(preset, dataset). The CLI's `train` and `sweep`
-and the Train page start from recipe_config; flags and widgets override it. A pair without a
-recipe starts from TrainConfig's defaults.
+Owns: reading the recipes file, recipe(preset, dataset) and recipe_config(preset, dataset). The
+CLI's `train` and `sweep` and the Train page start from recipe_config; flags and widgets override
+it. A pair is answered, in this order, by
+  1. a searched recipe ("recipes": one per preset and dataset, found by a sweep whose file lies
+     beside recipes.json, with what its run measured), else
+  2. its family default ("families": one per kind of network, e.g. small networks with batch
+     norm; every preset belongs to exactly one), over the dataset's augmentation default
+     ("dataset_defaults": small shifts for digits, flips only where a mirror image keeps its
+     class). These carry "source": "family default, not searched" and no measurements, else
+  3. nothing (a network that is no preset): TrainConfig's defaults.
 
     {"format": "cnn-explorer/recipes@1",
      "recipes": [{"preset": "lenet5", "dataset": "mnist5k", "train": {TrainConfig fields},
                   "source": "how it was found (a sweep file in this folder, a run)",
-                  "measured": {"best_val_acc": 0.977, "epochs": 12, ...}}]}
+                  "measured": {"best_val_acc": 0.977, "epochs": 12, ...}}],
+     "families": [{"family": "small-bn", "presets": ["gapnet", ...], "train": {TrainConfig fields},
+                   "source": "family default, not searched", "why": "where the values come from"}],
+     "dataset_defaults": {"mnist5k": {"crop_padding": 2}, ...}}
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,31 +32,71 @@ from explorer.training.config import TrainConfig
 
 RECIPES_FILE = Path(__file__).parent / "recipes" / "recipes.json"
 RECIPES_FORMAT = "cnn-explorer/recipes@1"
+FAMILY_SOURCE = "family default, not searched"
+
+
+@dataclass(frozen=True)
+class _Book:
+    """The recipes file, indexed."""
+
+    searched: dict[tuple[str, str], dict]     # (preset, dataset) -> recipe entry
+    families: dict[str, dict]                 # preset -> its family entry
+    dataset_defaults: dict[str, dict]         # dataset -> TrainConfig fields (augmentation)
 
 
 @lru_cache(maxsize=1)
-def _recipes() -> dict[tuple[str, str], dict]:
+def _book() -> _Book:
     data = json.loads(RECIPES_FILE.read_text())
     if data.get("format") != RECIPES_FORMAT:  # a broken recipes file is a bug in this package
         raise RuntimeError(f"{RECIPES_FILE} is not {RECIPES_FORMAT}")
-    out = {}
+    searched = {}
     for entry in data["recipes"]:
         TrainConfig.from_dict({**entry["train"], "dataset": entry["dataset"]})  # fails loudly when stale
-        out[(entry["preset"], entry["dataset"])] = entry
-    return out
+        searched[(entry["preset"], entry["dataset"])] = entry
+    defaults = data.get("dataset_defaults", {})
+    families = {}
+    for family in data.get("families", []):
+        if family.get("source") != FAMILY_SOURCE:
+            raise RuntimeError(f"{RECIPES_FILE}: family {family.get('family')!r} must say {FAMILY_SOURCE!r}")
+        for preset in family["presets"]:
+            if preset in families:
+                raise RuntimeError(f"{RECIPES_FILE}: preset {preset!r} is in two families")
+            families[preset] = family
+        for dataset, augment in defaults.items():
+            TrainConfig.from_dict({**augment, **family["train"], "dataset": dataset})
+    return _Book(searched, families, defaults)
 
 
 def recipe(preset: str | None, dataset: str | None) -> dict | None:
-    """The recipe entry for this pair (train, source, measured), or None."""
+    """The recipe entry for this pair: {preset, dataset, train, source, and measured (searched) or
+    family (family default)}; None for a name that is no preset or no dataset."""
     if not preset or not dataset:
         return None
-    return _recipes().get((preset, str(dataset).strip().lower()))
+    book, dataset = _book(), str(dataset).strip().lower()
+    entry = book.searched.get((preset, dataset))
+    if entry is not None:
+        return entry
+    family = book.families.get(preset)
+    if family is None:
+        return None
+    return {"preset": preset, "dataset": dataset, "family": family["family"], "source": FAMILY_SOURCE,
+            "why": family["why"], "train": {**book.dataset_defaults.get(dataset, {}), **family["train"]}}
 
 
 def recipe_values(preset: str | None, dataset: str | None) -> dict:
     """The recipe's TrainConfig fields (without dataset); {} when there is none."""
     entry = recipe(preset, dataset)
     return dict(entry["train"]) if entry else {}
+
+
+def recipe_source(preset: str | None, dataset: str | None) -> str:
+    """Where the starting settings come from, in words, for the Train page and the CLI."""
+    entry = recipe(preset, dataset)
+    if entry is None:
+        return "TrainConfig defaults (no recipe for this network)"
+    if entry["source"] == FAMILY_SOURCE:
+        return f"{FAMILY_SOURCE} ({entry['family']}: {entry['why']})"
+    return entry["source"]
 
 
 def recipe_config(preset: str | None, dataset: str | None) -> TrainConfig:
@@ -55,4 +106,10 @@ def recipe_config(preset: str | None, dataset: str | None) -> TrainConfig:
 
 
 def recipe_pairs() -> list[tuple[str, str]]:
-    return sorted(_recipes())
+    """The (preset, dataset) pairs with a searched recipe."""
+    return sorted(_book().searched)
+
+
+def family_presets() -> dict[str, str]:
+    """preset -> the family whose default it falls back to."""
+    return {preset: family["family"] for preset, family in _book().families.items()}

@@ -12,7 +12,7 @@ Dim names and what they change (every name is a plain string, so a sweep file ca
     activation     the type of every activation block (relu, tanh, gelu, ...)
     dropout        p of every dropout/dropout2d block; a network with none gets one dropout block
                    before its last linear layer (when p > 0)
-    lr, weight_decay, batch_size, optimizer, schedule, crop_padding, epochs
+    lr, weight_decay, batch_size, optimizer, schedule, crop_padding, label_smoothing, momentum, epochs
                    the TrainConfig fields of the same name (epochs: the fine stage only; the
                    coarse stage trains every trial for the same few epochs)
 Index-based dims (repeat.I, kernel.I) refer to the base spec's blocks and are applied before a
@@ -32,7 +32,8 @@ from explorer.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
 
 KINDS = ("float", "int", "choice")
 ACTIVATIONS = tuple(t for t in block_types() if get_block(t).role == "activation")
-TRAIN_DIMS = ("lr", "weight_decay", "batch_size", "optimizer", "schedule", "crop_padding", "epochs")
+TRAIN_DIMS = ("lr", "weight_decay", "batch_size", "optimizer", "schedule", "crop_padding", "label_smoothing",
+              "momentum", "epochs")
 NET_DIMS = ("width", "activation", "dropout")
 WIDEN = 0.25          # narrow(): the kept range grows by this share of its width on each side
 KEEP_SHARE = 0.25     # narrow(): the best quarter of the coarse trials (at least 2) set the ranges

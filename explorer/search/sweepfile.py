@@ -7,7 +7,7 @@ naming the field) and the JSON round trip.
     {"format": "cnn-explorer/sweep@1", "id": null, "base": {spec JSON}, "dataset": "mnist5k",
      "train": {TrainConfig fields the trials start from}, "space": [{"name": "lr", "kind": "float",
      "low": 0.001, "high": 0.3, "log": true}, ...], "objective": "score", "min_accuracy": 0.97,
-     "pareto_cost": "params", "sampler": "tpe", "pruner": "halving", "seed": 0,
+     "pareto_cost": "params", "sampler": "tpe", "pruner": "halving", "prune_min_epochs": null, "seed": 0,
      "budget": {"trials": 30, "seconds": 600, "max_epochs": 12},
      "stages": {"coarse_fraction": 0.7, "coarse_epochs": 4}, "start_points": [{"lr": 0.1}]}
 """
@@ -31,6 +31,8 @@ SAMPLERS = ("random", "tpe", "nsga2")
 PRUNERS = ("none", "halving", "hyperband")
 PARETO_COSTS = ("params", "macs")
 MAX_TRIALS = 10_000
+PRUNE_MIN_EPOCHS = 2      # automatic prune_min_epochs: never prune before epoch 2 ...
+PRUNE_MIN_SHARE = 0.25    # ... nor before a quarter of the stage's epochs
 MAX_SWEEP_BYTES = 4 * MAX_SPEC_BYTES
 
 
@@ -77,6 +79,8 @@ class SweepFile:
     pareto_cost: str = "params"            # pareto: the cost axis, params or macs
     sampler: str = "tpe"                   # random, tpe or nsga2 (Optuna samplers)
     pruner: str = "halving"                # none, halving (successive halving) or hyperband
+    prune_min_epochs: int | None = None    # epochs every trial trains before the pruner may stop it (Optuna's
+    #                                        min_resource); None: min_epochs_before_pruning() decides per stage
     seed: int = 0                          # seeds the sampler and every trial's training
     budget: Budget = Budget()
     stages: Stages = Stages()
@@ -95,6 +99,10 @@ class SweepFile:
         if not _num(self.min_accuracy) or not 0 <= self.min_accuracy <= 1:
             raise ConfigError(f"min_accuracy must be a fraction from 0 to 1, got {self.min_accuracy!r}",
                               field="min_accuracy")
+        if self.prune_min_epochs is not None and (not _int(self.prune_min_epochs)
+                                                  or not 1 <= self.prune_min_epochs <= 1000):
+            raise ConfigError(f"prune_min_epochs must be null (automatic) or from 1 to 1000, got "
+                              f"{self.prune_min_epochs!r}", field="prune_min_epochs")
         if not _int(self.seed) or not 0 <= self.seed < 2**31:
             raise ConfigError(f"seed must be from 0 to 2**31 - 1, got {self.seed!r}", field="seed")
         if self.id is not None and (not isinstance(self.id, str) or not _safe_id(self.id)):
@@ -115,12 +123,21 @@ class SweepFile:
     def coarse_epochs(self) -> int:
         return min(self.stages.coarse_epochs, self.budget.max_epochs)
 
+    def min_epochs_before_pruning(self, epochs: int) -> int:
+        """Epochs a trial of a stage that trains up to `epochs` runs before any pruning decision:
+        prune_min_epochs when set, else a quarter of the epochs and at least PRUNE_MIN_EPOCHS (small
+        networks start slowly: at epoch 1 a good trial can still trail a worse one that starts fast);
+        never more than the stage's epochs."""
+        wanted = self.prune_min_epochs or max(PRUNE_MIN_EPOCHS, math.ceil(epochs * PRUNE_MIN_SHARE))
+        return max(1, min(wanted, epochs))
+
     def to_dict(self) -> dict[str, Any]:
         train = {k: v for k, v in self.train.to_dict().items() if k not in ("dataset",)}
         return {"format": SWEEP_FORMAT, "id": self.id, "base": self.base.to_dict(), "dataset": self.dataset,
                 "train": train, "space": [d.to_dict() for d in self.space], "objective": self.objective,
                 "min_accuracy": self.min_accuracy, "pareto_cost": self.pareto_cost, "sampler": self.sampler,
-                "pruner": self.pruner, "seed": self.seed, "budget": asdict(self.budget),
+                "pruner": self.pruner, "prune_min_epochs": self.prune_min_epochs, "seed": self.seed,
+                "budget": asdict(self.budget),
                 "stages": asdict(self.stages), "start_points": [dict(p) for p in self.start_points]}
 
     def to_json(self) -> str:
@@ -155,7 +172,7 @@ def _check_point(point: Any, space: tuple[Dim, ...]) -> None:
 
 
 _TOP_KEYS = {"format", "id", "base", "dataset", "train", "space", "objective", "min_accuracy", "pareto_cost",
-             "sampler", "pruner", "seed", "budget", "stages", "start_points"}
+             "sampler", "pruner", "prune_min_epochs", "seed", "budget", "stages", "start_points"}
 
 
 def sweep_from_dict(data: Any) -> SweepFile:
@@ -173,8 +190,8 @@ def sweep_from_dict(data: Any) -> SweepFile:
     if not isinstance(dataset, str) or not dataset:
         raise ConfigError("dataset must name a dataset, e.g. mnist5k", field="dataset")
     train = TrainConfig.from_dict({**_obj(data.get("train", {}), "train"), "dataset": dataset})
-    kwargs = {k: data[k] for k in ("objective", "min_accuracy", "pareto_cost", "sampler", "pruner", "seed", "id")
-              if k in data}
+    kwargs = {k: data[k] for k in ("objective", "min_accuracy", "pareto_cost", "sampler", "pruner",
+                                   "prune_min_epochs", "seed", "id") if k in data}
     try:
         budget = Budget(**_obj(data.get("budget", {}), "budget"))
         stages = Stages(**_obj(data.get("stages", {}), "stages"))
