@@ -122,9 +122,10 @@ def test_every_role_holds_on_a_real_forward_pass(type_name):
 @pytest.mark.parametrize("type_name", [t for t in block_types() if get_block(t).classes_field])
 def test_a_new_class_count_resizes_the_field_the_block_names(type_name):
     field = get_block(type_name).classes_field
-    spec = _spec([{"type": type_name, field: 10}], _input_for(type_name))
+    many = get_block(type_name).field(field).kind == "ints"   # a list of widths: the last is the output
+    spec = _spec([{"type": type_name, field: [16, 10] if many else 10}], _input_for(type_name))
     resized = spec.with_num_classes(7)
-    assert resized.blocks[-1].get(field) == 7
+    assert resized.blocks[-1].get(field) == ([16, 7] if many else 7)
     assert analyze(resized).output_shape[0] == 7
 
 

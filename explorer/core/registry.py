@@ -220,6 +220,7 @@ class BlockDef:
                                         # module); None: the module's repr, a torch.nn call ("nn." + repr)
     export_support: tuple[Any, ...] = ()  # classes/functions the exported source copies, in dependency order
     classes_field: str | None = None  # the field giving the output count a new class count resizes
+                                      # (a list of widths: its last entry)
     kind: str = ""                   # coarse purpose the diff aligns on; "": the family when its members
                                      # are interchangeable, else the type ("conv" for sepconv)
     cost: CostFn = dataclass_field(kw_only=True)  # required: the budget's BlockCost (see CostFn);

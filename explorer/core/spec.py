@@ -147,7 +147,10 @@ class NetworkSpec:
             b = blocks[i]
             key = get_block(b.type).classes_field
             if key is not None:
-                if b.get(key) == self.num_classes:
+                value = b.get(key)   # an int, or a list of widths whose last one is the output count
+                if isinstance(value, (list, tuple)) and value and value[-1] == self.num_classes:
+                    blocks[i] = b.with_values(**{key: [*value[:-1], num_classes]})
+                elif value == self.num_classes:
                     blocks[i] = b.with_values(**{key: num_classes})
                 break
         return replace(self, num_classes=num_classes, blocks=tuple(blocks))

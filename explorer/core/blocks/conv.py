@@ -185,6 +185,7 @@ register(BlockDef(
     build=lambda s, p: MLPConv(s[0], p["channels"], p["kernel"], p["stride"], p["padding"]),
     formula=_mlp_formula, cost=_mlp_cost,
     short="MLPCONV", role="feature", kind="conv",
+    classes_field="channels",  # its last 1x1 conv's width: NIN's classifier (then gap) gives the class scores
     memtable_label=lambda i, o, p: f"MLPCONV{p['kernel']}-{p['channels'][-1]}",
     export=lambda i, p, m: (f"MLPConv({i[0]}, {p['channels']}, {p['kernel']}, {p['stride']}, "
                             f"{padding_source(p['padding'])})"),
