@@ -345,6 +345,10 @@ def _cmd_train(args) -> int:
             print(f"training {spec.name} on {event['dataset']} ({event['train_size']:,} images, "
                   f"{event['val_size']:,} for validation) on {event['device']}: {event['params']:,} params",
                   flush=True)
+            if not args.config:  # where the settings the flags did not give come from
+                from explorer.search.recipes import recipe_source
+
+                print(f"settings: {recipe_source(args.preset, config.dataset)}; flags override them", flush=True)
 
     if executor_name(args.executor) == "ray" and not args.run_dir:  # hand the run to the cluster and follow it
         from explorer.training.executors import RayExecutor, run_on
