@@ -51,22 +51,24 @@ def format_short(value: int | float) -> str:
     return f"{value:.0f}"
 
 
+def _two_decimals(value: int | float, units: tuple[tuple[str, float], ...], suffix: str, base: str) -> str:
+    """value in the largest of `units` it reaches with two decimals ('15.47 G' + suffix), else the
+    whole number with thousands separators and the base unit ('840 MACs', '100 B')."""
+    value = float(value)
+    for unit, scale in units:
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {unit}{suffix}"
+    return f"{value:,.0f} {base}"
+
+
 def format_macs(macs: int | float) -> str:
     """Multiply-accumulates with a decimal unit and two decimals: 15470264320 -> '15.47 GMACs'."""
-    macs = float(macs)
-    for unit, scale in SI:
-        if abs(macs) >= scale:
-            return f"{macs / scale:.2f} {unit}MACs"
-    return f"{macs:,.0f} MACs"
+    return _two_decimals(macs, SI, "MACs", "MACs")
 
 
 def format_bytes(value: int | float) -> str:
     """Binary units with two decimals: 1536 -> '1.50 KiB', 100 -> '100 B'."""
-    value = float(value)
-    for unit, scale in BINARY:
-        if abs(value) >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value:.0f} B"
+    return _two_decimals(value, BINARY, "", "B")
 
 
 def format_bytes_short(value: int | float) -> str:
