@@ -398,10 +398,10 @@ def test_train_page_places_the_dataset_in_the_course_table_and_applies_a_cell(tm
     assert any("10 of 10 weight entries loaded" in c.value for c in at.caption)
     assert any("about 143 training images per class — small" in c.value for c in at.caption)   # 1,438 / 10
     assert at.radio(key=state.TL_SIMILAR).value == "similar"            # mnist5k -> digits: both digits
-    at.button(key=f"{state.W_TRANSFER}use.11").click().run()           # little data, similar: linear probe
+    at.button(key=state.tl_use(True, True)).click().run()           # little data, similar: linear probe
     assert at.session_state[state.TRAIN_CONFIG].freeze == "features"
     assert next(m for m in at.metric if m.label == "Trainable parameters").value == "850"
-    at.button(key=f"{state.W_TRANSFER}use.00").click().run()           # lots, different: fine-tune all
+    at.button(key=state.tl_use(False, False)).click().run()           # lots, different: fine-tune all
     cfg = at.session_state[state.TRAIN_CONFIG]
     assert (cfg.freeze, cfg.pretrained_lr_scale) == ("none", 0.1) and not at.exception
 

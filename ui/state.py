@@ -365,6 +365,11 @@ TL_FREEZE_BN = W_TRANSFER + "freeze_bn" # widget: TrainConfig.freeze_bn
 TL_PER_CLASS = W_TRANSFER + "per_class" # widget: TrainConfig.train_per_class
 
 
+def tl_use(small: bool, similar: bool) -> str:
+    """Transfer panel: the "Use: ..." button of one cell of the course's table."""
+    return f"{W_TRANSFER}use.{int(small)}{int(similar)}"
+
+
 # Train page widgets (ui.train_views): every key it draws, spelled here
 W_TRAIN_LAUNCH = "b.train"         # widget: the Train button
 W_TRAIN_CANCEL = "b.cancel."       # widget key prefix: a run card's Cancel button (b.cancel.<run folder>)

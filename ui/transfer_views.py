@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.units import format_bytes
+from explorer.data import dataset_info
+from explorer.units import format_bytes, format_count
 from explorer.core.spec import NetworkSpec
 from explorer.errors import ConfigError, UserError
 from explorer.training import transfer
@@ -161,7 +162,7 @@ def guide(spec: NetworkSpec, cfg: TrainConfig, classes: int | None, source_datas
         small = True
     else:
         small = per_class < transfer.SMALL_PER_CLASS
-        st.caption(f"{cfg.dataset}: about {per_class:,} training images per class — "
+        st.caption(f"{dataset_info(cfg.dataset).title}: about {format_count(per_class)} training images per class — "
                    f"{'small' if small else 'large'} next to the pretraining scale (under "
                    f"{transfer.SMALL_PER_CLASS:,} per class counts as small: ImageNet has about 1,300).")
     header = st.columns([1, 2, 2])
@@ -178,9 +179,10 @@ def guide(spec: NetworkSpec, cfg: TrainConfig, classes: int | None, source_datas
 def _cell(col, r: transfer.Recommendation, here: bool, cfg: TrainConfig) -> None:
     box = col.container(border=True)
     chosen = (cfg.freeze, cfg.pretrained_lr_scale) == (r.freeze, r.pretrained_lr_scale)
-    box.markdown(f"{'📍 **You are here** · ' if here else ''}**{r.setting}**" + (" ✓" if chosen else ""))
+    box.markdown(f"{':material/my_location: **You are here** · ' if here else ''}**{r.setting}**"
+                 + (" :material/check:" if chosen else ""))
     box.caption(f"{r.course}. Here: {r.why}.")
-    key = f"{state.W_TRANSFER}use.{int(r.small)}{int(r.similar)}"
+    key = state.tl_use(r.small, r.similar)
     box.button(f"Use: {r.setting}", key=key, type="primary" if here else "secondary", disabled=chosen,
                on_click=_apply, args=(r.freeze, r.pretrained_lr_scale, r.setting), width="stretch")
 

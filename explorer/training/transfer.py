@@ -283,7 +283,7 @@ def apply_freeze(model: nn.Module, cfg: TrainConfig) -> list[str]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if n:
         what = "a linear probe: only the classifier head trains" if cfg.freeze == "features" else \
-            f"blocks 1-{n} keep their weights"
+            f"{blocks_text(n)} keep{'s' * (n == 1)} their weights"
         notices.append(f"{what} ({trainable:,} of {total:,} parameters train)")
     if cfg.freeze_bn and any(isinstance(m, _BATCH_NORMS) for m in model.modules()):
         notices.append("batch norm layers keep their running statistics (eval mode) while training")
@@ -452,6 +452,11 @@ def _freeze_upto(spec: NetworkSpec, share: float) -> str:
     return str(blocks[k - 1])
 
 
+def blocks_text(n: int) -> str:
+    """The first n blocks, as the Build page numbers them: 'block 1', 'blocks 1-4'."""
+    return "block 1" if n == 1 else f"blocks 1-{n}"
+
+
 def recommend(spec: NetworkSpec, per_class: int, similar: bool) -> Recommendation:
     """The course's cell for `per_class` training images per class and the similarity, and the
     freeze setting that carries it out in `spec`."""
@@ -461,11 +466,12 @@ def recommend(spec: NetworkSpec, per_class: int, similar: bool) -> Recommendatio
         freeze, scale, why = "features", 1.0, "every block keeps its weights; only the classifier head trains"
     elif small:
         freeze = _freeze_upto(spec, 1 / 3)
-        scale, why = 1.0, (f"blocks 1-{freeze} (the generic early features: edges, blobs) keep their weights; the "
-                           f"later, more specific layers and the head train on them")
+        scale, why = 1.0, (f"{blocks_text(int(freeze))} (the generic early features: edges, blobs) keep their "
+                           f"weights; the later, more specific layers and the head train on them")
     elif similar:
         freeze = _freeze_upto(spec, 2 / 3)
-        scale, why = 1.0, f"blocks 1-{freeze} keep their weights; the top layers and the head are fine-tuned"
+        scale, why = 1.0, (f"{blocks_text(int(freeze))} keep their weights; the top layers and the head are "
+                           f"fine-tuned")
     else:
         freeze, scale, why = "none", 0.1, ("every layer trains; the loaded ones at a tenth of the learning rate "
                                            "(discriminative rates), so they move from their start gently")
