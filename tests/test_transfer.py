@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
-from torch import nn
 
 import explorer
 from explorer.cli import main
@@ -20,6 +19,7 @@ from explorer.core.build import build
 from explorer.core.spec import spec_from_dict
 from explorer.errors import ConfigError, RunError
 from explorer.training import transfer
+from explorer.training.prepare import per_class_indices
 from explorer.training.config import TrainConfig
 from explorer.training.loop import train
 from explorer.training.runs import list_runs, read_metrics, write_json_atomic
@@ -209,10 +209,10 @@ def test_frozen_memory_drops_gradients_and_optimizer_state_exactly(optimizer, st
 # --- fewer images, the loop, lineage ----------------------------------------------------------------
 def test_per_class_indices_are_stratified_and_seeded():
     y = np.repeat(np.arange(4), [10, 3, 7, 10])
-    idx = transfer.per_class_indices(y, 5, seed=1)
+    idx = per_class_indices(y, 5, seed=1)
     assert np.bincount(y[idx]).tolist() == [5, 3, 5, 5] and len(set(idx)) == len(idx)
-    assert np.array_equal(idx, transfer.per_class_indices(y, 5, seed=1))
-    assert not np.array_equal(np.sort(idx), np.sort(transfer.per_class_indices(y, 5, seed=2)))
+    assert np.array_equal(idx, per_class_indices(y, 5, seed=1))
+    assert not np.array_equal(np.sort(idx), np.sort(per_class_indices(y, 5, seed=2)))
 
 
 def test_a_linear_probe_run_keeps_its_features_and_records_its_lineage(pretrained_run, tmp_path):

@@ -9,7 +9,9 @@ all prepare data here, so Inspect sees the validation images exactly as training
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +37,6 @@ def load_run_dataset(cfg: TrainConfig, download: bool = True):
     validation share), in overfit mode the same stratified handful of training images, and with
     train_per_class the same N training images per class (transfer learning's small-data regime)."""
     from explorer.data import load_dataset
-    from explorer.training.transfer import limit_per_class
 
     dataset = load_dataset(cfg.dataset, data_root=cfg.data_root, val_fraction=cfg.val_fraction, seed=cfg.seed,
                            max_train=cfg.overfit or None, download=download)
@@ -88,5 +89,25 @@ def prepare_data(dataset, adapted: Adapted, cfg: TrainConfig, device: torch.devi
                         mean=mean, std=std)
 
 
+# --- fewer training images (transfer learning's small-data regime) ------------------------------------------------------------------------
+def per_class_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of at most n images of each class of labels y (all of a smaller class), chosen
+    at random by seed, shuffled."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(y == c))[:n] for c in np.unique(y)]
+    return rng.permutation(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+
+
+def limit_per_class(dataset, n: int, seed: int):
+    """The dataset with at most n training images per class (n = 0: unchanged). The validation
+    split and the normalisation (mean, std of the whole training split) stay as they are, so a
+    reloaded run (Inspect) sees its images exactly as training did."""
+    if not n:
+        return dataset
+    idx = torch.from_numpy(per_class_indices(dataset.y_train.numpy(), n, seed))
+    return replace(dataset, x_train=dataset.x_train[idx], y_train=dataset.y_train[idx])
+
+
 __all__ = ["PreparedData", "load_run_dataset", "fit_images", "fit_masks", "validation_images", "channel_tensors",
-           "prepare_data"]
+           "prepare_data", "per_class_indices", "limit_per_class"]

@@ -15,7 +15,7 @@ Owns:
   classifier head (a linear probe), "N" blocks 1..N (numbered from 1 as on the Build page);
 - param_groups: discriminative learning rates (loaded layers at lr x pretrained_lr_scale);
 - the frozen-aware training-memory prediction (explorer.core.analysis, frozen_blocks);
-- limit_per_class: N training images per class, stratified and seeded;
+- (limit_per_class, N training images per class, lives with run preparation: prepare.py);
 - recommend: the course's table (dataset size x similarity to the pretraining data).
 The loop calls prepare() once the model is built and param_groups() for its optimizer.
 """
@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import math
 import types
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -355,26 +354,6 @@ def frozen_cost(spec: NetworkSpec, cfg: TrainConfig, batch: int | None = None, d
     full = frozen if n == 0 else analyze(spec, batch=batch, dtype=dtype, optimizer=cfg.memory_optimizer)
     return FrozenCost(frozen_blocks=n, params=frozen.totals.params, trainable_params=frozen.totals.trainable_params,
                       frozen=frozen.totals.memory, full=full.totals.memory)
-
-
-# --- fewer training images ------------------------------------------------------------------------
-def per_class_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Indices of at most n images of each class of labels y (all of a smaller class), chosen
-    at random by seed, shuffled."""
-    y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    keep = [rng.permutation(np.flatnonzero(y == c))[:n] for c in np.unique(y)]
-    return rng.permutation(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
-
-
-def limit_per_class(dataset, n: int, seed: int):
-    """The dataset with at most n training images per class (n = 0: unchanged). The validation
-    split and the normalisation (mean, std of the whole training split) stay as they are, so a
-    reloaded run (Inspect) sees its images exactly as training did."""
-    if not n:
-        return dataset
-    idx = torch.from_numpy(per_class_indices(dataset.y_train.numpy(), n, seed))
-    return replace(dataset, x_train=dataset.x_train[idx], y_train=dataset.y_train[idx])
 
 
 # --- the course's table ---------------------------------------------------------------------------
