@@ -132,8 +132,9 @@ def test_a_pickle_payload_is_refused(tmp_path):
 
     path = tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps({"conv1.weight": Payload()}))
-    with pytest.raises(RunError, match="cannot be loaded safely"):
+    with pytest.raises(RunError, match="cannot be loaded safely") as e:
         transfer.load_init(build(LENET), str(path))
+    assert "weights_only" not in str(e.value)   # never the advice to load it unsafely
 
 
 # --- freezing and learning rates --------------------------------------------------------------

@@ -49,6 +49,18 @@ def load_run_spec_config(run_dir: Path) -> tuple[NetworkSpec, TrainConfig]:
 MAX_WEIGHTS_BYTES = 4 * 2**30    # 4 GiB: above the largest torchvision classifier (ViT-H/14, 2.5 GB)
 
 
+def _load_failure(e: Exception) -> str:
+    """Why a weights file was refused, in one line. torch's weights_only refusal wraps its reason
+    ("Unsupported operand 149") in advice to load with weights_only=False, which would run the
+    file's code: a visitor is never told that, only the reason."""
+    text = " ".join(str(e).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = text.split(marker, 1)[1].split(" Check the documentation", 1)[0].strip()
+        return f"it holds more than tensors and plain containers: {reason[:200]}"
+    return f"{type(e).__name__}: {text[:300]}"
+
+
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     """{name: tensor} on the CPU from a .safetensors file, or from a torch.save'd state dict
     (any other suffix) loaded with weights_only=True; RunError for anything else."""
@@ -67,8 +79,7 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file (or refused payload) is the same user error
-        text = " ".join(str(e).split())[:300]
-        raise RunError(f"The weights file {path} cannot be loaded safely ({type(e).__name__}: {text}). Use a "
+        raise RunError(f"The weights file {path} cannot be loaded safely ({_load_failure(e)}). Use a "
                        f"state dict saved with safetensors or torch.save(model.state_dict()).") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]                   # a training checkpoint that wraps the state dict
