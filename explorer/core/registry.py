@@ -313,7 +313,7 @@ def _ensure_loaded() -> None:
     get_block is called for every block of every analysis."""
     global _LOADED
     if not _LOADED:
-        import explorer.core.blocks  # noqa: F401
+        import explorer.core.blocks  # noqa: F401  (registers every family)
 
         _LOADED = True
 

@@ -126,7 +126,7 @@ def run_resources(run_dir: Path, device: str) -> Resources:
     try:
         spec = NetworkSpec.from_dict(load_json(run_dir / "spec.json"))
         config = TrainConfig.from_dict(load_json(run_dir / "config.json"))
-        memory = plan_run(spec, config, device=device).memory_bytes or 0
+        memory = plan_run(spec, config, device=device, check_transfer=False).memory_bytes or 0
     except (UserError, OSError, ValueError):
         pass  # the run itself will fail with the message; ask for no memory reservation
     return Resources(num_cpus=1.0, num_gpus=1.0 if device == "cuda" else 0.0, memory=memory)

@@ -201,7 +201,8 @@ def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     dataset = load_run_dataset(cfg)  # overfit mode: a stratified handful of training images
-    plan = plan_run(spec, cfg, dataset=dataset.info, device=device.type).raise_if_blocked()
+    # the weights to start from are loaded once, by transfer.prepare in _build (not checked here too)
+    plan = plan_run(spec, cfg, dataset=dataset.info, device=device.type, check_transfer=False).raise_if_blocked()
     write_json_atomic(run_dir / "spec.json", plan.spec.to_dict())
     write_json_atomic(run_dir / "config.json", cfg.to_dict())
     data = prepare_data(dataset, plan.adapted, cfg, device)
@@ -363,7 +364,7 @@ def _record_failure(e: BaseException, spec: NetworkSpec, cfg: TrainConfig, summa
     elif isinstance(e, torch.OutOfMemoryError):
         need = None
         try:
-            need = format_bytes(plan_run(spec, cfg).memory_bytes)
+            need = format_bytes(plan_run(spec, cfg, check_transfer=False).memory_bytes)
         except Exception:  # noqa: BLE001 - the advice is best effort
             pass
         summary.update(status="failed", message=(

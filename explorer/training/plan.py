@@ -110,10 +110,14 @@ def _warnings(cfg: TrainConfig, info, device: str, macs: int) -> tuple[str, ...]
     return tuple(warnings)
 
 
-def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str | None = None) -> RunPlan:
+def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str | None = None,
+             check_transfer: bool = True) -> RunPlan:
     """The plan for training `spec` with `config`. Never raises for bad input: a blocking problem
     is the plan's `error` (with `blocked_at`). dataset: the loaded dataset's DatasetInfo (the loop
     passes it; an image folder knows its classes only then), else explorer.data.dataset_info.
+    check_transfer: read the weights to start from (config.init_from) and check they fit; the
+    loop and the queue's resource request skip it (the loop loads them right after, with the
+    same errors; the memory prediction does not depend on them).
     device: "cpu"/"cuda" already chosen (a cluster's GPU), else resolve_device(config.device)."""
     plan = RunPlan(config=config, dataset=dataset, adapted=None, device=device or "cpu", dtype=CPU_DTYPE,
                    channels_last=False, batch_size=config.batch_size, params=None, macs=None, memory=None)
@@ -144,7 +148,7 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
     except UserError as e:
         return blocked("network", e)
     plan = RunPlan(**{**plan.__dict__, "adapted": adapted, "notices": adapted.notices})
-    if config.init_from or config.freeze != "none":
+    if check_transfer and (config.init_from or config.freeze != "none"):
         try:  # the weights fit the fitted network, and something is left to train (meta device)
             plan = RunPlan(**{**plan.__dict__, "notices": adapted.notices + tuple(check_init(adapted.spec, config))})
         except UserError as e:
