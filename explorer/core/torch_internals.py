@@ -49,6 +49,15 @@ Private names, why each is needed, and the public alternatives that were checked
    fall back to torch's for the cases it does not cover (transposed or 3-D convolutions,
    broadcasting). A dispatch mode answers only inside the trace and declines by returning None.
 
+6. TorchDispatchMode._should_skip_dynamo (a private classmethod; torch's docstring on it shows
+   overriding it to return False).
+   Why: by default torch wraps every subclass's __torch_dispatch__ in torch._disable_dynamo,
+   which imports torch._dynamo (and sympy) on the first op it sees: 1.0-1.4 s, the largest part
+   of a process's first analysis (the CLI's `train` before its first step, the app's first page).
+   The trace never runs under torch.compile, so there is nothing for Dynamo to skip; the mode
+   base class below says so. A torch without the hook wraps as before: slower, never wrong.
+   Checked: no public switch; torch._dynamo.disable is what the wrapper imports.
+
 5. aten's internal ops aten._convolution and aten._adaptive_avg_pool2d, in the op groups that the
    receptive-field rules match (CONVOLUTION_OPS, ADAPTIVE_POOL_OPS), beside their public names:
    F.conv2d and F.adaptive_avg_pool2d reach the dispatch mode as these on some paths.
@@ -63,11 +72,19 @@ from typing import Any, Callable
 import torch
 
 try:  # 1. (private module)
-    from torch.utils._python_dispatch import TorchDispatchMode as DispatchMode
+    from torch.utils._python_dispatch import TorchDispatchMode
 except ImportError as e:  # pragma: no cover - only with a torch that moved it
     raise ImportError(f"explorer's trace needs torch.utils._python_dispatch.TorchDispatchMode, which torch "
                       f"{torch.__version__} does not provide ({e}); see explorer/core/torch_internals.py "
                       f"for what it is used for") from e
+
+
+class DispatchMode(TorchDispatchMode):
+    """The base of explorer's dispatch modes: __torch_dispatch__ is not wrapped for Dynamo (6. above)."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:  # 6. read by TorchDispatchMode.__init_subclass__
+        return False
 try:  # 2. (module attribute outside __all__)
     from torch.utils.flop_counter import flop_registry
 except ImportError as e:  # pragma: no cover
