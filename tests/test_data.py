@@ -547,3 +547,27 @@ def test_cpu_generator_drives_a_cuda_batch():
     assert on_gpu.device.type == "cuda" and torch.equal(on_gpu.cpu(), on_cpu)
     z = normalize(x.to(torch.uint8).cuda(), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     assert z.device.type == "cuda"
+
+
+# --- the mnist5k CSV parser (explorer.data.builtin.parse_small_ints) -----------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from explorer.data.builtin import parse_small_ints  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda cols: st.lists(
+    st.lists(st.integers(0, 999), min_size=cols, max_size=cols), min_size=1, max_size=6)), st.booleans())
+def test_parse_small_ints_reads_what_loadtxt_reads(rows, trailing_newline):
+    text = "\n".join(",".join(map(str, row)) for row in rows) + ("\n" if trailing_newline else "")
+    got = parse_small_ints(text.encode(), (len(rows), len(rows[0])))
+    assert got is not None and got.tolist() == rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40), st.integers(1, 4), st.integers(1, 4))
+def test_parse_small_ints_declines_anything_else_without_raising(raw, n_rows, n_cols):
+    got = parse_small_ints(raw, (n_rows, n_cols))
+    if got is not None:  # then it is exactly such a table
+        rows = raw.rstrip(b"\n").split(b"\n")
+        assert [[int(v) for v in row.split(b",")] for row in rows] == got.tolist()

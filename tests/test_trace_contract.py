@@ -129,11 +129,30 @@ def _meta_cases():
         "aten.mul.Tensor": (aten.mul.Tensor, (x, torch.empty_like(x))),
         "aten.bfloat16 batch norm": (aten.native_batch_norm.default,
                                      (x.bfloat16(), c, c, c, c, True, 0.1, 1e-5)),
+        "aten.relu": (aten.relu.default, (x,)),
+        "aten.tanh (bfloat16)": (aten.tanh.default, (x.bfloat16(),)),
+        "aten.hardtanh (ReLU6)": (aten.hardtanh.default, (x, 0.0, 6.0)),
+        "aten.gelu": (aten.gelu.default, (x,)),
+        "aten.leaky_relu": (aten.leaky_relu.default, (x, 0.2)),
+        "aten.elu": (aten.elu.default, (x,)),
+        "aten.hardswish": (aten.hardswish.default, (x,)),
+        "aten.relu (channels_last)": (aten.relu.default, (x.contiguous(memory_format=torch.channels_last),)),
+        "aten.hardtanh_ (in place)": (aten.hardtanh_.default, (x, 0.0, 6.0)),
+        "aten.addmm (linear)": (aten.addmm.default, (c, torch.empty(5, 12, device="meta"),
+                                                     torch.empty(8, 12, device="meta").t())),
+        "aten.mean.dim (global average pool)": (aten.mean.dim, (x, [-1, -2], True)),
+        "aten.mean.dim (flat)": (aten.mean.dim, (x, [2, 3])),
+        "aten.cat (channels)": (aten.cat.default, ([x, torch.empty(2, 3, 9, 7, device="meta")], 1)),
     }
 
 
 def _on_cpu(arg):
-    return torch.zeros(arg.shape, dtype=arg.dtype) if isinstance(arg, torch.Tensor) else arg
+    """A zero CPU tensor with the meta tensor's shape, dtype and strides (views and channels_last kept)."""
+    if isinstance(arg, (list, tuple)):
+        return type(arg)(map(_on_cpu, arg))
+    if not isinstance(arg, torch.Tensor):
+        return arg
+    return torch.empty_strided(arg.shape, arg.stride(), dtype=arg.dtype).zero_()
 
 
 @pytest.mark.parametrize("case", list(_meta_cases()))
@@ -158,6 +177,26 @@ def test_fast_meta_declines_what_it_does_not_cover():
     assert ti.fast_meta(aten.convolution.default, transposed, {}) is None
     assert ti.fast_meta(aten.add.Tensor, (x, torch.empty(4, 1, 1, device="meta")), {}) is None  # broadcasting
     assert ti.fast_meta(aten.add.Tensor, (torch.empty(2, 4), torch.empty(2, 4)), {}) is None  # real tensors
+    assert ti.fast_meta(aten.relu.default, (torch.empty(2, 4, dtype=torch.long, device="meta"),), {}) is None
+    assert ti.fast_meta(aten.mean.dim, (x, [2, 3], False), {"dtype": torch.float64}) is None
+    assert ti.fast_meta(aten.cat.default, ([x, torch.empty(2, 4, 6, 6, device="meta")], 1), {}) is None  # sizes
+    assert ti.fast_meta(aten.addmm.default, (torch.empty(3, device="meta"), x[0, 0], x[0, 0]), {}) is None
+
+
+def test_the_trace_of_common_networks_never_imports_dynamo():
+    """6.: explorer's dispatch modes are not wrapped for Dynamo, and the fast meta kernels answer
+    the ops whose torch meta kernels would import it (a second of a process's first analysis)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from explorer.core.analysis import analyze; from explorer.core.presets import load_preset; "
+            "[analyze(load_preset(p)) for p in ('lenet5', 'resnet18', 'mobilenet_v2', 'densenet121', 'vgg16')]; "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False", (
+        f"{TORCH}: tracing imported torch._dynamo: TorchDispatchMode._should_skip_dynamo or an op's meta "
+        f"kernel changed; see explorer/core/torch_internals.py item 6")
 
 
 @pytest.mark.parametrize("path", ["explorer/core/trace.py", "explorer/core/analysis.py"])

@@ -284,3 +284,33 @@ def test_on_a_gpu_the_run_records_the_plans_bf16_memory_and_stays_near_it(tmp_pa
     summary = train(spec, cfg, tmp_path / "run")
     assert summary["status"] == "completed" and summary["predicted_train_memory_bytes"] == plan.memory_bytes
     assert events(tmp_path / "run", "start")[0]["predicted_train_memory_bytes"] == plan.memory_bytes
+
+
+def test_plan_trains_small_networks_on_one_cpu_thread_only_when_openmp_waits_passively(monkeypatch, tmp_path):
+    """explorer.training.plan.CPU_THREAD_MIN_MACS (bench/cpu_threads.py): the queue's runs of small
+    networks take one thread; a shell's command and larger networks keep torch's default."""
+    import torch
+
+    from explorer.training.plan import CPU_THREAD_MIN_MACS, plan_run
+
+    lenet, gapnet = explorer.load_preset("lenet5"), explorer.load_preset("gapnet")
+    cfg = TrainConfig(dataset="mnist5k", device="cpu")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    small, large = plan_run(lenet, cfg), plan_run(gapnet, cfg)
+    assert small.macs < CPU_THREAD_MIN_MACS < large.macs
+    assert (small.cpu_threads, large.cpu_threads) == (1, None)
+    assert small.channels_last and large.channels_last  # oneDNN's convolutions on the CPU too
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert plan_run(lenet, cfg).cpu_threads is None
+    # the run takes one thread and gives this process its threads back, however it ends
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        summary = train(lenet, TrainConfig(dataset="digits", device="cpu", epochs=1, overfit=8), tmp_path / "r")
+        start = next(e for e in map(json.loads, (tmp_path / "r" / "metrics.jsonl").read_text().splitlines())
+                     if e["event"] == "start")
+        assert summary["status"] == "completed" and start["threads"] == 1 and start["channels_last"] is True
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -157,22 +157,93 @@ def _meta_binary(a, b, *rest):
     return None
 
 
-def fast_meta(func: Any, args: tuple, kwargs: dict) -> Any:
-    """The output of `func` on meta tensors made here, or None to let torch's kernel run."""
-    packet = func.overloadpacket
-    if packet not in _FAST_PACKETS or not args or not isinstance(args[0], torch.Tensor) or not args[0].is_meta:
-        return None
-    if packet in _BATCH_NORM:
-        return _meta_batch_norm(*args)
-    if packet is aten.convolution and not kwargs:
-        return _meta_convolution(*args)
-    if func in _SAME_SHAPE_BINARY and not kwargs:
-        return _meta_binary(*args)
+# Out-of-place activations: one tensor in, one like it out (shape, dtype, strides), whatever their
+# scalar arguments (hardtanh's bounds, leaky_relu's slope, gelu's approximate=...). Their meta
+# kernels are torch._refs decompositions wrapped in torch._disable_dynamo, so the first one a
+# process meets imports torch._dynamo (see 6.); these answer without it.
+_UNARY_LIKE = (aten.relu.default, aten.tanh.default, aten.hardtanh.default, aten.gelu.default,
+               aten.leaky_relu.default, aten.elu.default, aten.hardswish.default, aten.sigmoid.default,
+               aten.silu.default)
+
+
+def _meta_unary(x, *rest):
+    """A tensor like `x` for a floating-point input; None otherwise (integer type promotion)."""
+    return torch.empty_like(x) if x.is_floating_point() else None
+
+
+# In-place activations return their input (as torch's kernels do); hardtanh_ is ReLU6's.
+_INPLACE_UNARY = (aten.hardtanh_.default, aten.relu_.default, aten.leaky_relu_.default, aten.elu_.default,
+                  aten.hardswish_.default, aten.silu_.default)
+
+
+def _meta_inplace(x, *rest):
+    return x if x.is_floating_point() else None
+
+
+def _meta_addmm(bias, a, b, *rest):
+    """(N, out) contiguous for linear's addmm(bias (out,), x (N, in), W^T (in, out)); None otherwise."""
+    if (a.dim() == 2 and b.dim() == 2 and a.shape[1] == b.shape[0] and a.dtype == b.dtype == bias.dtype
+            and bias.dim() == 1 and bias.shape[0] == b.shape[1] and a.is_floating_point()):
+        return a.new_empty((a.shape[0], b.shape[1]))
     return None
 
 
-FAST_META_OPS: tuple[Callable, ...] = (*_BATCH_NORM, aten.convolution, *_SAME_SHAPE_BINARY)
-_FAST_PACKETS = frozenset((*_BATCH_NORM, aten.convolution, aten.add, aten.mul))  # checked first: most ops are not
+def _meta_mean_dim(x, dims, keepdim=False, *rest):
+    """Global average pooling's mean over (H, W) (or any dims), contiguous; None with a dtype."""
+    if rest or not x.is_floating_point() or not dims:
+        return None
+    axes = {d % x.dim() for d in dims}
+    shape = [1 if i in axes else n for i, n in enumerate(x.shape) if keepdim or i not in axes]
+    return x.new_empty(shape)
+
+
+def _meta_cat(tensors, dim=0, *rest):
+    """Concatenation of contiguous tensors of one dtype that agree on every other dim; None otherwise."""
+    if rest or not tensors or not all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors):
+        return None
+    first = tensors[0]
+    d = dim % first.dim() if first.dim() else 0
+    if not all(t.dtype == first.dtype and t.dim() == first.dim() and t.is_contiguous()
+               and all(t.shape[i] == first.shape[i] for i in range(first.dim()) if i != d) for t in tensors):
+        return None
+    shape = list(first.shape)
+    shape[d] = sum(t.shape[d] for t in tensors)
+    return first.new_empty(shape)
+
+
+def fast_meta(func: Any, args: tuple, kwargs: dict) -> Any:
+    """The output of `func` on meta tensors made here, or None to let torch's kernel run."""
+    packet = func.overloadpacket
+    if packet not in _FAST_PACKETS or not args:
+        return None
+    if func is aten.cat.default:  # a list of tensors first
+        return None if kwargs else _meta_cat(*args)
+    if not isinstance(args[0], torch.Tensor) or not args[0].is_meta:
+        return None
+    if packet in _BATCH_NORM:
+        return _meta_batch_norm(*args)
+    if kwargs:
+        return None
+    if func is aten.addmm.default:
+        return _meta_addmm(*args) if all(isinstance(a, torch.Tensor) and a.is_meta for a in args[:3]) else None
+    if packet is aten.convolution:
+        return _meta_convolution(*args)
+    if func in _SAME_SHAPE_BINARY:
+        return _meta_binary(*args)
+    if func in _UNARY_LIKE:
+        return _meta_unary(*args)
+    if func in _INPLACE_UNARY:
+        return _meta_inplace(*args)
+    if func is aten.mean.dim:
+        return _meta_mean_dim(*args)
+    return None
+
+
+FAST_META_OPS: tuple[Callable, ...] = (*_BATCH_NORM, aten.convolution, *_SAME_SHAPE_BINARY, *_UNARY_LIKE,
+                                       *_INPLACE_UNARY, aten.addmm.default, aten.mean.dim, aten.cat.default)
+_FAST_PACKETS = frozenset((*_BATCH_NORM, aten.convolution, aten.add, aten.mul,  # checked first: most ops are not
+                           *(op.overloadpacket for op in (*_UNARY_LIKE, *_INPLACE_UNARY, aten.addmm.default,
+                                                          aten.mean.dim, aten.cat.default))))
 
 
 # --- 5. op groups of the receptive-field rules (looked up now: a missing op fails at import) -------

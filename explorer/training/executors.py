@@ -78,7 +78,8 @@ def train_argv(run_dir: Path, queue_db: Path | None = None) -> list[str]:
 
 def _child_env() -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    # spinning OpenMP threads make CPU training crawl on a shared machine (explorer/__main__.py)
+    # runs share the server's cores: OpenMP threads sleep when they wait (explorer/__main__.py,
+    # explorer.training.plan.CPU_THREAD_MIN_MACS)
     return {**os.environ, "PYTHONPATH": path, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 

@@ -7,8 +7,9 @@ turning every way a run can end (done, cancelled, diverged, out of memory, a ful
 error) into a summary.json. Data preparation lives in explorer.training.prepare.
 
 One call of `train` runs one TrainConfig on one spec and writes a run directory (runs.py).
-On CUDA (the plan's choice): bf16 autocast, channels_last, cudnn.benchmark. Losses and accuracies stay on the device
-between log steps, so the GPU is not synchronised every step.
+As the plan says: channels_last on both devices; on CUDA bf16 autocast and cudnn.benchmark; on
+the CPU one intra-op thread for small networks (restored when the run ends). Losses and
+accuracies stay on the device between log steps, so the GPU is not synchronised every step.
 Sanity checks from practice: the first loss is compared with ln(classes); a loss above 3x its
 start, or NaN, stops the run as diverged; out-of-memory stops it as failed with advice.
 """
@@ -19,9 +20,10 @@ import errno
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -136,7 +138,7 @@ class _Loop:
     predicted: int                    # predicted training memory (bytes), from the plan
     steps_per_epoch: int
     total_steps: int
-    channels_last: bool = False       # batches in channels_last memory format (the plan's choice on CUDA)
+    channels_last: bool = False       # batches in channels_last memory format (the plan's choice)
     transfer_notices: tuple[str, ...] = ()  # what loading trained weights and freezing did (transfer.prepare)
     step: int = 0                     # optimizer steps taken
     first_loss: float | None = None   # the first logged loss: the divergence check's reference
@@ -172,7 +174,8 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
     run_dir.mkdir(parents=True, exist_ok=True)
     summary: dict = {"status": "failed", "started": time.time(), "best_val_acc": None, "epochs_done": 0,
                      "dataset": cfg.dataset, "name": spec.name}
-    with Heartbeat(run_dir):
+    threads = torch.get_num_threads()  # the plan may set one thread (_setup); this process gets its own back
+    with Heartbeat(run_dir), _threads_restored(threads):
         metrics = None
         try:
             metrics = MetricsWriter(run_dir)
@@ -195,6 +198,16 @@ def train(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path,
         return _finish(spec, cfg, run_dir, metrics, summary, on_event)
 
 
+@contextmanager
+def _threads_restored(threads: int) -> Iterator[None]:
+    """Puts torch's intra-op thread count back to `threads` when the run ends, however it ends."""
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..., None], summary: dict) -> _Loop:
     """Load the data, carry out the run's plan (explorer.training.plan), emit the "start" event."""
     cfg.validate()
@@ -203,6 +216,8 @@ def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..
     dataset = load_run_dataset(cfg)  # overfit mode: a stratified handful of training images
     # the weights to start from are loaded once, by transfer.prepare in _build (not checked here too)
     plan = plan_run(spec, cfg, dataset=dataset.info, device=device.type, check_transfer=False).raise_if_blocked()
+    if plan.cpu_threads:
+        torch.set_num_threads(plan.cpu_threads)
     write_json_atomic(run_dir / "spec.json", plan.spec.to_dict())
     write_json_atomic(run_dir / "config.json", cfg.to_dict())
     data = prepare_data(dataset, plan.adapted, cfg, device)
@@ -211,7 +226,8 @@ def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..
     emit("start", device=str(device), dataset=info.name, train_size=loop.n, val_size=len(data.x_val),
          params=plan.params, macs=plan.macs, steps_per_epoch=loop.steps_per_epoch,
          total_steps=loop.total_steps, expected_initial_loss=round(loop.expected, 4),
-         notices=list(plan.notices + loop.transfer_notices), predicted_train_memory_bytes=loop.predicted)
+         notices=list(plan.notices + loop.transfer_notices), predicted_train_memory_bytes=loop.predicted,
+         threads=torch.get_num_threads() if device.type == "cpu" else None, channels_last=plan.channels_last)
     for notice in plan.notices + loop.transfer_notices:
         emit("warning", message=notice)
     loop.run_loss = torch.zeros((), device=device)
@@ -223,7 +239,7 @@ def _setup(spec: NetworkSpec, cfg: TrainConfig, run_dir: Path, emit: Callable[..
 
 def _build(plan: RunPlan, cfg: TrainConfig, run_dir: Path, emit: Callable[..., None], device: torch.device,
            data: PreparedData, summary: dict) -> _Loop:
-    """The network, optimizer and schedule on the device as the plan says (channels_last on CUDA)."""
+    """The network, optimizer and schedule on the device as the plan says (memory format, threads)."""
     from explorer.data.augment import Augment
 
     if plan.device == "cuda":

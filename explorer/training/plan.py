@@ -1,7 +1,7 @@
 """plan_run: the decision made before a run starts. The Train page shows it; the loop carries it out.
 
 Owns: the device a run trains on (resolve_device), the precision its activations take (bf16
-autocast on CUDA, float32 on the CPU), the memory format (channels_last on CUDA), the network
+autocast on CUDA, float32 on the CPU), the memory format (channels_last), the CPU threads, the network
 fitted to the dataset (explorer.training.adapt), the predicted training memory for that device
 and precision at the run's batch size (from explorer.core.analysis), the warnings worth reading
 before a launch and the one blocking problem, if any. Because the page and the loop both ask
@@ -10,6 +10,7 @@ here, the page's "predicted training memory" is the number the run records in it
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,16 @@ from explorer.training.config import TrainConfig
 from explorer.training.transfer import check_init, frozen_blocks
 
 SLOW_ON_CPU_MACS = 50e6     # MACs per image above which a CPU run gets a warning
+# MACs per image below which a CPU run whose OpenMP threads wait passively (every run the job
+# queue, a sweep or Ray starts: OMP_WAIT_POLICY=PASSIVE) uses one intra-op thread: a sleeping
+# thread's wake-up costs more than its share of a small network's op. bench/cpu_threads.py on 2
+# cores (passive, channels_last, images/s, 1 thread against 2): lenet5 (0.42M MACs) 6,856 vs 6,551,
+# twoconv (1.0M) 5,701 vs 4,680, mobilenet_v2 (5.6M, depthwise) 642 vs 491; gapnet (14.7M) 686 vs
+# 893, cifar_compact (21.9M) 625 vs 1,036, resnet_cifar (31M) 378 vs 624. One thread also leaves the
+# other core to the app and other runs (two lenet5 runs at once: ~7,000 images/s each on one thread,
+# ~2,500 on two). A command run from a shell keeps OpenMP's default brief spinning and every core:
+# alone, lenet5 then trains at ~13,000 images/s on two threads (explorer/__main__.py).
+CPU_THREAD_MIN_MACS = 8e6
 DIGIT_SETS = ("mnist5k", "digits", "mnist", "svhn")   # horizontal flips turn these into other shapes
 CUDA_DTYPE = "bfloat16"     # activations under CUDA autocast (weights, gradients, optimizer state stay fp32)
 CPU_DTYPE = "float32"
@@ -37,7 +48,13 @@ class RunPlan:
     adapted: Adapted | None                   # the spec fitted to the dataset, and how images are sized
     device: str                               # "cpu" or "cuda": where the run trains
     dtype: str                                # activations' precision: "bfloat16" (CUDA autocast) or "float32"
-    channels_last: bool                       # images and weights in channels_last memory format (CUDA)
+    channels_last: bool                       # images and weights in channels_last memory format: on CUDA
+    #                                           (tensor cores) and on the CPU (oneDNN's convolutions: 1.2-2.1x
+    #                                           the images/s of contiguous memory in bench/cpu_threads.py,
+    #                                           except resnet18 at 0.91)
+    cpu_threads: int | None                   # intra-op threads of a CPU run: 1 below CPU_THREAD_MIN_MACS
+    #                                           when waits are passive; None: torch's default (one per
+    #                                           core), and on CUDA
     batch_size: int                           # images per optimizer step
     params: int | None                        # parameters of the fitted network (elements)
     macs: int | None                          # multiply-accumulates per image
@@ -64,6 +81,12 @@ class RunPlan:
         if self.error is not None:
             raise self.error
         return self
+
+
+def passive_waits() -> bool:
+    """True when this process's OpenMP threads sleep as soon as they wait (OMP_WAIT_POLICY=PASSIVE in
+    its environment: set by the job queue, sweeps and Ray for every run they start)."""
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -120,7 +143,8 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
     same errors; the memory prediction does not depend on them).
     device: "cpu"/"cuda" already chosen (a cluster's GPU), else resolve_device(config.device)."""
     plan = RunPlan(config=config, dataset=dataset, adapted=None, device=device or "cpu", dtype=CPU_DTYPE,
-                   channels_last=False, batch_size=config.batch_size, params=None, macs=None, memory=None)
+                   channels_last=True, cpu_threads=None, batch_size=config.batch_size, params=None, macs=None,
+                   memory=None)
 
     def blocked(stage: str, error: UserError) -> RunPlan:
         return RunPlan(**{**plan.__dict__, "dataset": dataset, "error": error, "blocked_at": stage})
@@ -135,7 +159,7 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
     except UserError as e:
         return blocked("settings", e)
     cuda = device == "cuda"
-    plan = RunPlan(**{**plan.__dict__, "dataset": dataset, "device": device, "channels_last": cuda,
+    plan = RunPlan(**{**plan.__dict__, "dataset": dataset, "device": device,
                       "dtype": CUDA_DTYPE if cuda else CPU_DTYPE})
     classes = dataset.num_classes
     if not classes:  # an image folder not read yet: the run fits the head once it knows the classes
@@ -159,9 +183,11 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
         return blocked("analysis", e)
     except Exception as e:  # noqa: BLE001 - a bug in a formula: one sentence, never a traceback
         return blocked("analysis", SpecError(f"the analysis failed ({type(e).__name__}: {e})"))
-    return RunPlan(**{**plan.__dict__, "params": params, "macs": macs, "memory": memory,
+    threads = 1 if not cuda and macs < CPU_THREAD_MIN_MACS and passive_waits() else None
+    return RunPlan(**{**plan.__dict__, "params": params, "macs": macs, "memory": memory, "cpu_threads": threads,
                       "warnings": _warnings(config, dataset, device, macs)})
 
 
-__all__ = ["RunPlan", "plan_run", "resolve_device", "predicted_memory", "SLOW_ON_CPU_MACS", "CUDA_DTYPE",
+__all__ = ["RunPlan", "plan_run", "resolve_device", "predicted_memory", "SLOW_ON_CPU_MACS", "CPU_THREAD_MIN_MACS",
+           "CUDA_DTYPE",
            "CPU_DTYPE", "BLOCKED"]
