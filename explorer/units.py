@@ -17,6 +17,8 @@ Conventions (DESIGN.md, "Counting conventions"):
 - percentages: fractions in [0, 1] in, one decimal out (format_percent(0.9713) -> '97.1%');
   format_share(part, total) for a part of a whole.
 - times: seconds in, the largest sensible unit out (format_seconds(185) -> '3 min 05 s').
+- settings (a learning rate, a weight decay): at most three significant figures, so a searched
+  value reads like a hand-picked one (format_value(0.07572375773085209) -> '0.0757').
 
     >>> format_count(138357544), format_short(138357544), format_macs(15470264320)
     ('138,357,544', '138M', '15.47 GMACs')
@@ -24,6 +26,8 @@ Conventions (DESIGN.md, "Counting conventions"):
     ('1.50 KiB', '3.42 GiB')
     >>> format_percent(0.9713), format_share(1, 3), format_seconds(7.25), format_seconds(3725)
     ('97.1%', '33.3%', '7.2 s', '1 h 02 min')
+    >>> format_value(0.07572375773085209), format_value(0.00010160177584759024), format_value(1e-05)
+    ('0.0757', '0.000102', '1e-05')
 """
 
 from __future__ import annotations
@@ -105,5 +109,11 @@ def format_seconds(seconds: float | None) -> str:
     return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-__all__ = ["format_count", "format_short", "format_macs", "format_bytes", "format_bytes_short", "format_percent",
+def format_value(value: int | float, digits: int = 3) -> str:
+    """A setting's number in at most `digits` significant figures, trailing zeros dropped:
+    0.07572375773085209 -> '0.0757', 0.0005 -> '0.0005', 4.7393e-05 -> '4.74e-05', 64 -> '64'."""
+    return f"{float(value):.{digits}g}"
+
+
+__all__ = ["format_count", "format_short", "format_value", "format_macs", "format_bytes", "format_bytes_short", "format_percent",
            "format_share", "format_seconds", "MISSING"]

@@ -1,4 +1,6 @@
 """Train page: pick a dataset and hyperparameters, launch the current network, watch it learn.
+The settings start from the recipe of the current network and dataset (explorer.search.recipes),
+loaded again whenever either changes; the sidebar says where they come from.
 
 Data flow: the NetworkSpec from the Build page (ui.state) + the TrainConfig edited in the sidebar
 -> the run's plan (explorer.training.plan: the network adapted to the dataset, device, precision,
@@ -18,11 +20,13 @@ from ui import transfer_views as trv
 
 state.init()
 tv.init()
-spec, cfg = state.spec(), tv.config()
+spec = state.spec()
 
 with views.guarded("the training settings"):
-    tv.settings_sidebar(cfg)
+    tv.follow_recipe(spec)     # a new network or dataset: its recipe, as `train --preset P --dataset D`
+    tv.settings_sidebar(spec, tv.config())
     tv.owner_code_input()
+cfg = tv.config()
 
 with views.guarded("the page"):
     handle = tv.queue_handle()

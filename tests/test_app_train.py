@@ -7,6 +7,7 @@ the page reads its runs folder from state.RUNS_DIR, which these tests set before
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -17,7 +18,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer import load_preset
-from explorer.units import format_bytes
+from explorer.search import recipes
+from explorer.units import format_bytes, format_value
 from explorer.core.spec import NetworkSpec
 from explorer.training.config import TrainConfig
 from explorer.training.jobs import JobQueue
@@ -180,6 +182,106 @@ def test_settings_survive_a_visit_to_the_build_page(runs):
     assert at.number_input(key="w.tr.epochs").value == 7 and at.select_slider(key="w.tr.lr").value == 0.001
 
 
+# --- the recipe the settings start from (explorer.search.recipes) -------------------------------------
+def recipe_widgets(at: AppTest) -> dict:
+    """The recipe fields as the sidebar's widgets show them."""
+    sliders = {f: at.select_slider(key=f"w.tr.{f}").value for f in ("batch_size", "lr", "weight_decay")}
+    boxes = {f: at.selectbox(key=f"w.tr.{f}").value for f in ("optimizer", "schedule")}
+    numbers = {f: at.number_input(key=f"w.tr.{f}").value for f in ("epochs", "momentum", "crop_padding")}
+    return {**sliders, **boxes, **numbers, "label_smoothing": at.slider(key="w.tr.label_smoothing").value,
+            "flip": at.checkbox(key="w.tr.flip").value}
+
+
+def assert_recipe(at: AppTest, preset: str | None, dataset: str) -> None:
+    """Settings and widgets hold exactly what `train --preset P --dataset D` starts from."""
+    expected = recipes.recipe_config(preset, dataset)
+    cfg = at.session_state[state.TRAIN_CONFIG]
+    assert cfg.dataset == dataset
+    fields = recipes.RECIPE_FIELDS
+    assert {f: getattr(cfg, f) for f in fields} == {f: getattr(expected, f) for f in fields}
+    assert recipe_widgets(at) == {f: getattr(expected, f) for f in recipe_widgets(at)}
+    assert f"Starting settings: {recipes.recipe_source(preset, dataset).rstrip('.')}." in recipe_caption(at)
+
+
+def recipe_caption(at: AppTest) -> str:
+    return next(shown(c.value) for c in at.sidebar.caption if c.value.startswith("Starting settings"))
+
+
+def test_changing_the_dataset_loads_that_pairs_recipe_and_keeps_the_persons_device_and_seed(runs):
+    at = open_train(runs, load_preset("twoconv"))
+    assert_recipe(at, "twoconv", "mnist5k")          # the network's recipe from the first visit
+    at.selectbox(key="w.tr.device").set_value("cpu").run()
+    at.number_input(key="w.tr.seed").set_value(7).run()
+    ok(at.selectbox(key="w.tr.dataset").select("shapes").run())
+    assert_recipe(at, "twoconv", "shapes")
+    shapes = recipes.recipe_config("twoconv", "shapes")
+    assert (at.select_slider(key="w.tr.batch_size").value, at.select_slider(key="w.tr.lr").value,
+            at.checkbox(key="w.tr.flip").value) == (shapes.batch_size, shapes.lr, shapes.flip)
+    cfg = at.session_state[state.TRAIN_CONFIG]
+    assert (cfg.device, cfg.seed) == ("cpu", 7)      # not part of a recipe: the person's
+    assert f"batch {shapes.batch_size}" in at.markdown[0].value
+    ok(at.selectbox(key="w.tr.dataset").select("digits").run())
+    assert_recipe(at, "twoconv", "digits")
+
+
+def test_a_new_network_loads_its_recipe_and_one_that_is_no_preset_gets_the_defaults(runs):
+    at = open_train(runs)
+    assert_recipe(at, "lenet5", "mnist5k")
+    at.session_state[state.SPEC] = load_preset("gapnet")   # as the Build page would
+    assert_recipe(ok(at.run()), "gapnet", "mnist5k")
+    mine = NetworkSpec.from_dict({**load_preset("twoconv").to_dict(), "name": "my-net"})
+    at.session_state[state.SPEC] = mine
+    assert_recipe(ok(at.run()), "my-net", "mnist5k")
+    assert "TrainConfig defaults" in recipe_caption(at)
+    defaults = TrainConfig()
+    assert at.select_slider(key="w.tr.lr").value == defaults.lr
+    assert at.number_input(key="w.tr.epochs").value == defaults.epochs
+    # its defaults do not depend on the dataset: an edit survives a change of dataset
+    at.number_input(key="w.tr.epochs").set_value(3).run()
+    ok(at.selectbox(key="w.tr.dataset").select("digits").run())
+    assert at.session_state[state.TRAIN_CONFIG].epochs == 3 and at.number_input(key="w.tr.epochs").value == 3
+
+
+def test_a_recipe_value_off_the_sliders_ladder_shows_exactly(runs):
+    searched = recipes.recipe_config("gapnet", "digits")
+    assert searched.lr not in train_views.LR_CHOICES and searched.weight_decay not in train_views.DECAY_CHOICES
+    at = open_train(runs, load_preset("gapnet"))
+    ok(at.selectbox(key="w.tr.dataset").select("digits").run())
+    assert not at.error
+    assert_recipe(at, "gapnet", "digits")
+    lr, decay = at.select_slider(key="w.tr.lr"), at.select_slider(key="w.tr.weight_decay")
+    assert format_value(searched.lr) in lr.options and format_value(searched.weight_decay) in decay.options
+    assert format_value(searched.lr) == "0.0757" and len(format_value(searched.weight_decay)) <= 8
+    assert f"learning rate {format_value(searched.lr)}" in at.markdown[0].value
+    # moving off the recipe's value and back: the recipe's value stays on the ladder
+    lr.set_value(0.1).run()
+    assert at.session_state[state.TRAIN_CONFIG].lr == 0.1
+    assert format_value(searched.lr) in at.select_slider(key="w.tr.lr").options
+    ok(at.select_slider(key="w.tr.lr").set_value(searched.lr).run())
+    assert at.session_state[state.TRAIN_CONFIG].lr == searched.lr
+
+
+def test_reset_to_recipe_restores_the_edited_values(runs):
+    at = open_train(runs, load_preset("twoconv"))
+    ok(at.selectbox(key="w.tr.dataset").select("shapes").run())
+    assert at.button(key=state.W_TRAIN_RESET).disabled               # nothing edited yet
+    at.select_slider(key="w.tr.lr").set_value(0.001).run()
+    at.number_input(key="w.tr.epochs").set_value(2).run()
+    at.checkbox(key="w.tr.flip").uncheck().run()
+    at.selectbox(key="w.tr.device").set_value("cpu").run()
+    assert "Changed since: epochs, learning rate, flips." in recipe_caption(at)
+    ok(at.button(key=state.W_TRAIN_RESET).click().run())
+    assert_recipe(at, "twoconv", "shapes")
+    assert at.session_state[state.TRAIN_CONFIG].device == "cpu" and "Changed since" not in recipe_caption(at)
+    assert at.button(key=state.W_TRAIN_RESET).disabled
+
+
+def test_slider_choices_hold_the_current_and_the_recipes_value():
+    assert train_views.choices((0.01, 0.1), 0.0757, 0.1) == [0.01, 0.0757, 0.1]
+    assert train_views.choices((0.05, 0.1), 0.05000001) == [0.05000001, 0.1]  # one label, one option
+    assert train_views.choices((32, 64), 48, None) == [32, 48, 64]
+
+
 @pytest.mark.parametrize("spec, expected", [(MLP, "takes a flat vector of 784 features"),
                                             (NO_HEAD, "ends with 10x26x26 values")], ids=["mlp", "no-head"])
 def test_a_network_that_cannot_fit_is_caught_before_launch(runs, spec, expected):
@@ -222,7 +324,8 @@ def test_launch_twoconv_on_digits_and_watch_it_complete(runs):
     first = metric(at, "First loss")
     assert abs(float(first.value) - 2.3026) < 0.5 and first.delta == "ln(10) = 2.30"
     assert metric(at, "Val acc").value.endswith("%") and float(metric(at, "Images/s").value.replace(",", "")) > 0
-    assert "step 23 of 23 · 100% · learning rate" in at.get("progress")[0].proto.text
+    steps = math.ceil(1438 / recipes.recipe_config("twoconv", "digits").batch_size)  # 1,797 digits, 20% held out
+    assert f"step {steps} of {steps} · 100% · learning rate" in at.get("progress")[0].proto.text
     assert "on CPU" in at.markdown[1].value
     # the live curves come right after the Train button, above the run's card and the notes
     chart = position(at, lambda e: getattr(e, "type", None) == "plotly_chart")

@@ -371,6 +371,39 @@ def test_every_preset_and_offline_dataset_starts_from_a_recipe_that_says_where_i
     assert recipes.recipe_config("my-own-net", "mnist5k") == TrainConfig(dataset="mnist5k")
 
 
+def test_the_train_page_loads_a_pairs_recipe_when_the_network_or_the_dataset_changes():
+    from explorer.search import recipes
+
+    mine = TrainConfig(dataset="shapes", epochs=99, lr=0.3, device="cpu", seed=7, val_fraction=0.3, max_seconds=60.0,
+                       overfit=20, freeze="features", data_root="/data")
+    cfg, key = recipes.follow_recipe(mine, None, "twoconv")          # first visit: the network's recipe
+    expected = recipes.recipe_config("twoconv", "shapes")            # what `train --preset twoconv ...` uses
+    assert key == recipes.recipe_key("twoconv", "shapes") == ("twoconv", "shapes")
+    assert all(getattr(cfg, f) == getattr(expected, f) for f in recipes.RECIPE_FIELDS)
+    kept = [f for f in TrainConfig.__dataclass_fields__ if f not in recipes.RECIPE_FIELDS + ("dataset",)]
+    assert {f: getattr(cfg, f) for f in kept} == {f: getattr(mine, f) for f in kept}   # device, seed, ... stay
+    assert recipes.edited_fields(cfg, "twoconv") == []
+    edited = cfg.with_changes(lr=0.001, epochs=2)
+    assert recipes.edited_fields(edited, "twoconv") == ["epochs", "lr"]
+    assert recipes.follow_recipe(edited, key, "twoconv") is None     # same pair: the edits stay
+    assert recipes.load_recipe(edited, "twoconv", "shapes") == cfg   # Reset to recipe
+    moved, key2 = recipes.follow_recipe(edited.with_changes(dataset="digits"), key, "twoconv")
+    assert key2 == ("twoconv", "digits") and moved == recipes.load_recipe(cfg, "twoconv", "digits")
+    assert moved.lr == recipes.recipe_config("twoconv", "digits").lr and not moved.flip
+    other, key3 = recipes.follow_recipe(moved, key2, "gapnet")       # another preset
+    assert key3 == ("gapnet", "digits") and other.lr == recipes.recipe_config("gapnet", "digits").lr
+    # a network that is no preset: TrainConfig's defaults, which depend on no dataset
+    plain, key4 = recipes.follow_recipe(other, key3, "my-own-net")
+    assert key4 == (None, None) and all(getattr(plain, f) == getattr(TrainConfig(), f) for f in recipes.RECIPE_FIELDS)
+    assert plain.device == "cpu" and plain.seed == 7
+    assert recipes.follow_recipe(plain.with_changes(dataset="shapes", lr=0.2), key4, "another-net") is None
+    # every field a recipe or family sets is one the page loads
+    book = json.loads(recipes.RECIPES_FILE.read_text())
+    used = {k for e in book["recipes"] + book["families"] for k in e["train"]}
+    used |= {k for d in book["dataset_defaults"].values() for k in d}
+    assert used <= set(recipes.RECIPE_FIELDS), used - set(recipes.RECIPE_FIELDS)
+
+
 def test_the_committed_sweep_files_read():
     from explorer.search.recipes import RECIPES_FILE
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from explorer.units import (format_bytes, format_bytes_short, format_count, format_macs, format_percent,
-                            format_seconds, format_share, format_short)
+                            format_seconds, format_share, format_short, format_value)
 
 
 def test_format_macs():
@@ -54,3 +54,10 @@ def test_percent_share_and_seconds():
     assert format_seconds(185) == "3 min 05 s"
     assert format_seconds(3725) == "1 h 02 min"
     assert format_seconds(None) == "-"
+
+
+def test_setting_values_in_three_significant_figures():
+    assert format_value(0.07572375773085209) == "0.0757"       # a searched learning rate
+    assert format_value(0.00010160177584759024) == "0.000102"  # a searched weight decay
+    assert format_value(4.7393349213710587e-05) == "4.74e-05"
+    assert [format_value(v) for v in (1e-05, 0.0005, 0.1, 1.0, 0.0, 64)] == ["1e-05", "0.0005", "0.1", "1", "0", "64"]

@@ -59,6 +59,8 @@ W_REPEAT = "repeat"                  # after a field-grid prefix: the repeat cou
 W_AUTO, W_SAME = ".auto", ".same"    # after a field's key: its "automatic" and "same padding" switches
 # Train page (ui.train_views)
 TRAIN_CONFIG = "train_config"      # TrainConfig: the settings the Train page edits
+TRAIN_RECIPE = "train_recipe"      # (preset, dataset) | None: recipe_key of the recipe the settings were last
+#                                    loaded from (explorer.search.recipes.follow_recipe); None: not yet
 TRAIN_SELECTED = "train_selected"  # list[str] | None: runs whose curves and cards show (None: not picked yet)
 TRAIN_CURRENT = "train_current"    # str | None: the run this session launched last
 TRAIN_EVENTS = "train_events"      # dict[str, RunCurves]: metrics read so far, per run
@@ -372,6 +374,7 @@ def tl_use(small: bool, similar: bool) -> str:
 
 # Train page widgets (ui.train_views): every key it draws, spelled here
 W_TRAIN_LAUNCH = "b.train"         # widget: the Train button
+W_TRAIN_RESET = "b.train.recipe"   # widget: the Reset to recipe button under the training settings
 W_TRAIN_CANCEL = "b.cancel."       # widget key prefix: a run card's Cancel button (b.cancel.<run folder>)
 W_TRAIN_XAXIS = W_TRAIN + "xaxis"  # widget: epochs or optimizer steps on the curves' x axis
 W_TRAIN_RUNS = W_TRAIN + "runs."   # widget key prefix: the runs table (w.tr.runs.<digest of its rows>)

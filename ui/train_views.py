@@ -1,4 +1,5 @@
-"""The Train page's pieces: training settings (sidebar), the check before launch, launching into
+"""The Train page's pieces: training settings (sidebar; they load the recipe of the current network
+and dataset whenever either changes, explorer.search.recipes.follow_recipe), the check before launch, launching into
 the shared job queue, the live panel (a fragment that polls metrics.jsonl about once a second)
 and the list of runs, whose selected rows overlay their curves.
 
@@ -34,10 +35,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.units import format_bytes, format_macs, format_seconds
+from explorer.units import format_bytes, format_macs, format_seconds, format_value
 from explorer.data import DEFAULT_DATASET, default_data_root, list_datasets
 from explorer.data.roots import resolve_data_root
 from explorer.core.presets import preset_info, preset_names
+from explorer.search import recipes
 from explorer.search.recipes import recipe_config
 from explorer.errors import QueueError, UserError
 from explorer.core.spec import NetworkSpec
@@ -55,9 +57,12 @@ from ui import state, views
 POLL_SECONDS = 0.9          # the queue is refreshed at most this often (all sessions together)
 LIVE_SECONDS = 1.0          # the live panel's refresh period while a run is queued or running
 OVERFIT_IMAGES = 20         # "overfit a tiny subset": cs231n's sanity check
-# The Train page starts from the same recipe as `train --preset lenet5 --dataset mnist5k` (the
-# default network on the offline default dataset): explorer/search/recipes/recipes.json.
+# A new session's settings until its first page run loads the current network's recipe
+# (follow_recipe): the same as `train --preset lenet5 --dataset mnist5k` (the default network on the
+# offline default dataset), explorer/search/recipes/recipes.json.
 DEFAULT_CONFIG = replace(recipe_config(state.DEFAULT_PRESET, DEFAULT_DATASET), device="auto")
+# The select sliders' ladders; choices() adds the current value and the recipe's, which a search finds
+# anywhere (lr 0.0757), so the slider shows them exactly.
 LR_CHOICES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 BATCH_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 DECAY_CHOICES = (0.0, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2)
@@ -76,7 +81,7 @@ ACTIVE = ("queued", "running")
 def init() -> None:
     ss = st.session_state
     # TRAIN_SELECTED None: nothing picked yet; the runs table fills in the latest runs (select_default)
-    for key, value in ((state.TRAIN_CONFIG, DEFAULT_CONFIG), (state.TRAIN_SELECTED, None),
+    for key, value in ((state.TRAIN_CONFIG, DEFAULT_CONFIG), (state.TRAIN_RECIPE, None), (state.TRAIN_SELECTED, None),
                        (state.TRAIN_CURRENT, None), (state.TRAIN_EVENTS, {}), (state.TRAIN_OFFSETS, {}),
                        (state.TRAIN_ACTIVE, frozenset()), (state.TRAIN_OWNER_CODE, None)):
         ss.setdefault(key, value)
@@ -160,6 +165,56 @@ def device_text() -> str:
 
 
 # --- settings (sidebar) -----------------------------------------------------------------------------
+RECIPE_WORDS = {"epochs": "epochs", "batch_size": "batch size", "lr": "learning rate", "optimizer": "optimizer",
+                "momentum": "momentum", "nesterov": "Nesterov momentum", "weight_decay": "weight decay",
+                "schedule": "schedule", "step_epochs": "step period", "gamma": "step factor",
+                "label_smoothing": "label smoothing", "crop_padding": "crop padding", "flip": "flips"}
+
+
+def follow_recipe(spec: NetworkSpec) -> None:
+    """Before the settings are drawn: when the network (its preset name) or the dataset changed, load
+    that pair's recipe (explorer.search.recipes.follow_recipe decides what and when)."""
+    update = recipes.follow_recipe(config(), st.session_state[state.TRAIN_RECIPE], spec.name)
+    if update is not None:
+        _load(*update)
+
+
+def _load(cfg: TrainConfig, key: tuple[str | None, str | None]) -> None:
+    """Make cfg the settings; the recipe's widgets already drawn show its values (set_value)."""
+    ss = st.session_state
+    ss[state.TRAIN_CONFIG], ss[state.TRAIN_RECIPE] = cfg, key
+    for field in recipes.RECIPE_FIELDS:
+        if state.W_TRAIN + field in ss:   # a widget not drawn yet starts from cfg by itself
+            ss[state.W_TRAIN + field] = getattr(cfg, field)
+
+
+def _reset_recipe() -> None:
+    """on_click of Reset to recipe: the pair's recipe again, over the person's edits."""
+    cfg, name = config(), state.spec().name
+    _load(recipes.load_recipe(cfg, name, cfg.dataset), recipes.recipe_key(name, cfg.dataset))
+
+
+def recipe_note(spec: NetworkSpec, cfg: TrainConfig) -> None:
+    """Where the settings come from (recipe_source), what was changed since, and Reset to recipe."""
+    edited = recipes.edited_fields(cfg, spec.name)
+    changed = f" Changed since: {', '.join(RECIPE_WORDS.get(f, f) for f in edited)}." if edited else ""
+    source = recipes.recipe_source(spec.name, cfg.dataset).rstrip(".")
+    st.caption(f"Starting settings: {markdown_plain(source)}.{changed}")
+    st.button("Reset to recipe", key=state.W_TRAIN_RESET, icon=":material/restart_alt:", on_click=_reset_recipe,
+              disabled=not edited, help="Load this network's recipe for this dataset again (what `python -m "
+                                        "explorer train --preset NAME --dataset NAME` starts from). Device, data "
+                                        "folder, seed, time limit and transfer settings stay as they are.")
+
+
+def choices(ladder: tuple, *values: Any) -> list:
+    """A select slider's options: the ladder plus the given values (the current one, the recipe's),
+    sorted; a ladder step whose label (format_value) a given value shares gives way to it, since
+    the slider tells its options apart by label."""
+    given = {v for v in values if v is not None}
+    labels = {format_value(v) for v in given}
+    return sorted(given | {v for v in ladder if format_value(v) not in labels})
+
+
 def _set(field: str, key: str, label: str, convert: Callable[[Any], Any] = lambda v: v) -> None:
     """on_change of a settings widget: copy its value into the TrainConfig (validated)."""
     try:
@@ -173,11 +228,13 @@ def _set(field: str, key: str, label: str, convert: Callable[[Any], Any] = lambd
 def _widget(make: Callable[..., Any], label: str, field: str, convert: Callable[[Any], Any] = lambda v: v,
             **kwargs: Any) -> Any:
     key = state.W_TRAIN + field   # w.tr.<TrainConfig field>
+    if field in recipes.RECIPE_FIELDS and key in st.session_state:  # its state holds the value (_load may have
+        kwargs.pop("value", None), kwargs.pop("index", None)        # just set it): no second default beside it
     return make(label, key=key, on_change=_set, args=(field, key, label, convert), **kwargs)
 
 
-def settings_sidebar(cfg: TrainConfig) -> None:
-    datasets = {d.name: d for d in list_datasets()}
+def settings_sidebar(spec: NetworkSpec, cfg: TrainConfig) -> None:
+    datasets, start = {d.name: d for d in list_datasets()}, recipe_config(spec.name, cfg.dataset)
     with st.sidebar:
         st.subheader("Training settings", anchor=False)
         names = list(datasets)
@@ -194,10 +251,11 @@ def settings_sidebar(cfg: TrainConfig) -> None:
                          "default folder shown. Only folders under this server's data folders are read.")
         _widget(st.number_input, "Epochs", "epochs", min_value=1, max_value=1000, value=cfg.epochs,
                 help="Passes over the training images")
-        _widget(st.select_slider, "Batch size", "batch_size", options=BATCH_CHOICES, value=cfg.batch_size,
+        _widget(st.select_slider, "Batch size", "batch_size", value=cfg.batch_size,
+                options=choices(BATCH_CHOICES, cfg.batch_size, start.batch_size),
                 help="Images per optimizer step. Small batches give a noisy loss curve.")
-        _widget(st.select_slider, "Learning rate", "lr", options=LR_CHOICES, value=cfg.lr,
-                format_func=lambda v: f"{v:g}",
+        _widget(st.select_slider, "Learning rate", "lr", options=choices(LR_CHOICES, cfg.lr, start.lr),
+                value=cfg.lr, format_func=format_value,
                 help="Peak learning rate. Search it on a log scale, coarse to fine; a loss that "
                      "explodes means it is too high.")
         _widget(st.selectbox, "Optimizer", "optimizer", options=list(OPTIMIZERS),
@@ -210,14 +268,15 @@ def settings_sidebar(cfg: TrainConfig) -> None:
                      f"and loop reach 100% on them within a few dozen epochs; if not, fix that before a "
                      f"real run.")
         with st.expander("Regularization, augmentation, device", icon=":material/tune:"):
-            _more_settings(cfg)
+            _more_settings(cfg, start)
+        recipe_note(spec, cfg)
 
 
-def _more_settings(cfg: TrainConfig) -> None:
+def _more_settings(cfg: TrainConfig, start: TrainConfig) -> None:
     _widget(st.number_input, "Momentum (SGD)", "momentum", min_value=0.0, max_value=0.99, step=0.05,
             value=cfg.momentum, disabled=cfg.optimizer != "sgd")
-    _widget(st.select_slider, "Weight decay", "weight_decay", options=DECAY_CHOICES,
-            value=cfg.weight_decay if cfg.weight_decay in DECAY_CHOICES else 5e-4, format_func=lambda v: f"{v:g}",
+    _widget(st.select_slider, "Weight decay", "weight_decay", value=cfg.weight_decay, format_func=format_value,
+            options=choices(DECAY_CHOICES, cfg.weight_decay, start.weight_decay),
             help="L2 penalty on the weights (decoupled for AdamW)")
     _widget(st.slider, "Label smoothing", "label_smoothing", min_value=0.0, max_value=0.3, step=0.05,
             value=cfg.label_smoothing)
@@ -352,7 +411,7 @@ def preflight_view(spec: NetworkSpec, cfg: TrainConfig, check: Preflight) -> Non
     overfit = f" · overfit mode: {OVERFIT_IMAGES} training images only" if cfg.overfit else ""
     st.markdown(f"**{network_title(spec)}** ({plan.params:,} parameters, {format_macs(plan.macs)} per image) "
                 f"on **{check.dataset}** at {shape} · {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, batch "
-                f"{cfg.batch_size}, {OPTIMIZERS[cfg.optimizer]} at learning rate {cfg.lr:g}{overfit}")
+                f"{cfg.batch_size}, {OPTIMIZERS[cfg.optimizer]} at learning rate {format_value(cfg.lr)}{overfit}")
     st.caption(f"Predicted training memory at batch {cfg.batch_size} on the {plan.device.upper()} "
                f"({DTYPE_WORDS.get(plan.dtype, plan.dtype)}): {format_bytes(check.memory)} · an untrained "
                f"network starts near loss ln({plan.spec.num_classes}) = {expected:.2f}")

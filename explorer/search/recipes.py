@@ -1,9 +1,12 @@
 """Training recipes: the TrainConfig a preset starts from on a dataset, stored as data
 (explorer/search/recipes/recipes.json) with where each came from.
 
-Owns: reading the recipes file, recipe(preset, dataset) and recipe_config(preset, dataset). The
-CLI's `train` and `sweep` and the Train page start from recipe_config; flags and widgets override
-it. A pair is answered, in this order, by
+Owns: reading the recipes file, recipe(preset, dataset) and recipe_config(preset, dataset), and
+which settings a recipe sets (RECIPE_FIELDS). The CLI's `train` and `sweep` and the Train page
+start from recipe_config; flags and widgets override it. The Train page loads the pair's recipe
+whenever its network or dataset changes (follow_recipe; its Reset button, load_recipe): the recipe
+sets RECIPE_FIELDS, and the rest (device, data folder, validation share, seed, time limit, overfit
+mode, logging, transfer learning) stays as the person set it. A pair is answered, in this order, by
   1. a searched recipe ("recipes": one per preset and dataset, found by a sweep whose file lies
      beside recipes.json, with what its run measured), else
   2. its family default ("families": one per kind of network, e.g. small networks with batch
@@ -24,7 +27,7 @@ it. A pair is answered, in this order, by
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +36,12 @@ from explorer.training.config import TrainConfig
 RECIPES_FILE = Path(__file__).parent / "recipes" / "recipes.json"
 RECIPES_FORMAT = "cnn-explorer/recipes@1"
 FAMILY_SOURCE = "family default, not searched"
+# What a recipe sets: how to fit the network. `train --preset P --dataset D` takes every one of these
+# from recipe_config(P, D) (TrainConfig's default where the recipe leaves one out); the other
+# TrainConfig fields say where and how a run goes (device, data folder, validation share, seed, time
+# limit, overfit mode, logging, transfer learning) and are the person's, whatever the recipe.
+RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule",
+                 "step_epochs", "gamma", "label_smoothing", "crop_padding", "flip")
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,41 @@ def recipe_config(preset: str | None, dataset: str | None) -> TrainConfig:
     """TrainConfig for the pair: the recipe's fields over the defaults (defaults when there is none)."""
     values = recipe_values(preset, dataset)
     return TrainConfig.from_dict({**values, "dataset": dataset}) if dataset else TrainConfig()
+
+
+def recipe_key(preset: str | None, dataset: str) -> tuple[str | None, str | None]:
+    """What the starting settings of a network on a dataset depend on: (preset, dataset) for a preset;
+    (None, None) for a network that is no preset, whose TrainConfig defaults depend on neither."""
+    if recipe(preset, dataset) is None:
+        return (None, None)
+    return (preset, dataset)
+
+
+def load_recipe(current: TrainConfig, preset: str | None, dataset: str) -> TrainConfig:
+    """current with the pair's recipe loaded: every RECIPE_FIELDS value exactly as
+    recipe_config(preset, dataset) has it (what `train --preset P --dataset D` starts from), the
+    dataset, and the person's own values for every other field."""
+    start = recipe_config(preset, dataset)
+    return replace(current, dataset=start.dataset, **{f: getattr(start, f) for f in RECIPE_FIELDS}).validate()
+
+
+def follow_recipe(current: TrainConfig, loaded: tuple[str | None, str | None] | None,
+                  preset: str | None) -> tuple[TrainConfig, tuple[str | None, str | None]] | None:
+    """The Train page's rule for when its settings change by themselves: when the network (by its
+    preset name) or the dataset changed since the recipe was last loaded (`loaded`: recipe_key then,
+    None before the first time), the settings with the new pair's recipe (load_recipe) and the new
+    key; None when they still belong to the same recipe, so the person's edits stay. A network that
+    is no preset keeps its edits when only the dataset changes: its defaults do not depend on it."""
+    key = recipe_key(preset, current.dataset)
+    if key == loaded:
+        return None
+    return load_recipe(current, preset, current.dataset), key
+
+
+def edited_fields(current: TrainConfig, preset: str | None) -> list[str]:
+    """The RECIPE_FIELDS whose value differs from the recipe of the network on current's dataset."""
+    start = recipe_config(preset, current.dataset)
+    return [f for f in RECIPE_FIELDS if getattr(current, f) != getattr(start, f)]
 
 
 def recipe_pairs() -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from explorer.training.runs import load_run, read_json
+from explorer.units import format_value
 
 _RUN_NAME = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(.*?)(?:-([0-9a-f]{4,}))?$")
 DEFAULT_SELECTED = 3        # a new session overlays at most this many of its owner's latest runs
@@ -71,9 +72,8 @@ def run_label(run_dir: Path) -> str:
     name = parse_run_name(run_dir.name)
     when = f"{name.time}" + (f" #{name.suffix[:4]}" if name.suffix else "") if name.time else run_dir.name
     lr = cfg.get("lr")
-    return " · ".join([str(spec.get("name", run_dir.name))[:80], str(cfg.get("dataset", "?"))[:40]]
-                      + ([f"lr {lr:g}"] if isinstance(lr, (int, float)) and not isinstance(lr, bool) else [])
-                      + [when])
+    lr_text = [f"lr {format_value(lr)}"] if isinstance(lr, (int, float)) and not isinstance(lr, bool) else []
+    return " · ".join([str(spec.get("name", run_dir.name))[:80], str(cfg.get("dataset", "?"))[:40]] + lr_text + [when])
 
 
 def run_epochs(run_dir: Path) -> int | None:

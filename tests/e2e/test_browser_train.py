@@ -78,7 +78,7 @@ def test_train_watch_and_overlay(app_url, browser, runs_dir):
     epochs = sidebar.get_by_role("spinbutton", name="Epochs")
     epochs.fill("20")
     epochs.press("Enter")
-    page.get_by_text(" · 20 epochs, batch 64").wait_for()
+    page.get_by_text(" · 20 epochs, batch 32").wait_for()  # LeNet-5's digits recipe
     _shot(page, "train_ready.png")
 
     page.get_by_role("button", name="Train", exact=True).click()
@@ -100,15 +100,15 @@ def test_train_watch_and_overlay(app_url, browser, runs_dir):
     # a second run with a lower learning rate: launched runs join the selection, so both overlay
     page.set_viewport_size({"width": 1500, "height": 1100})
     sidebar.get_by_role("slider", name="Learning rate").press("ArrowLeft")
-    page.get_by_text("at learning rate 0.05").wait_for()  # the recipe starts at 0.1
+    page.get_by_text("at learning rate 0.05").wait_for()  # the recipe starts at 0.0757
     epochs.fill("8")
     epochs.press("Enter")
-    page.get_by_text(" · 8 epochs, batch 64").wait_for()
+    page.get_by_text(" · 8 epochs, batch 32").wait_for()
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("lr 0.05").first.wait_for()
-    page.get_by_text("Epoch 8 of 8 · step 184 of 184 · 100%").wait_for()  # the second run's card
+    page.get_by_text("Epoch 8 of 8 · step 360 of 360 · 100%").wait_for()  # the second run's card
     page.get_by_text("Completed: Finished all epochs").nth(1).wait_for()   # the first run's card stays
-    page.get_by_text("lr 0.1", exact=False).first.wait_for()
+    page.get_by_text("lr 0.0757", exact=False).first.wait_for()
     page.get_by_text("One colour per run").wait_for()
     page.get_by_text("Line style").first.wait_for()   # the line-style key beside the runs in the legend
     _one_chart(page)
