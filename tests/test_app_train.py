@@ -200,7 +200,7 @@ def assert_recipe(at: AppTest, preset: str | None, dataset: str) -> None:
     fields = recipes.RECIPE_FIELDS
     assert {f: getattr(cfg, f) for f in fields} == {f: getattr(expected, f) for f in fields}
     assert recipe_widgets(at) == {f: getattr(expected, f) for f in recipe_widgets(at)}
-    assert f"Starting settings: {recipes.recipe_source(preset, dataset).rstrip('.')}." in recipe_caption(at)
+    assert f"Starting settings: {recipes.recipe_summary(preset, dataset)}." in recipe_caption(at)
 
 
 def recipe_caption(at: AppTest) -> str:

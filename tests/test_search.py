@@ -412,3 +412,15 @@ def test_the_committed_sweep_files_read():
     for path in files:
         sweep = read_sweep(path)
         assert sweep.id is None and sweep.train.device == "cpu"
+
+
+def test_recipe_summary_names_the_sweep_and_its_measurement_or_the_family():
+    from explorer.search import recipes
+
+    for preset, dataset in recipes.recipe_pairs():
+        entry = recipes.recipe(preset, dataset)
+        line = recipes.recipe_summary(preset, dataset)
+        assert entry["sweep"] in line and f"{entry['measured']['best_val_acc']:.1%}" in line
+    # alexnet is resized to 224x224 on every offline set: too slow to search on a CPU, so a family default
+    assert recipes.family_presets()["alexnet"] in recipes.recipe_summary("alexnet", "digits")
+    assert "no recipe" in recipes.recipe_summary("my-net", "digits")

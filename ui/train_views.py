@@ -198,8 +198,9 @@ def recipe_note(spec: NetworkSpec, cfg: TrainConfig) -> None:
     """Where the settings come from (recipe_source), what was changed since, and Reset to recipe."""
     edited = recipes.edited_fields(cfg, spec.name)
     changed = f" Changed since: {', '.join(RECIPE_WORDS.get(f, f) for f in edited)}." if edited else ""
-    source = recipes.recipe_source(spec.name, cfg.dataset).rstrip(".")
-    st.caption(f"Starting settings: {markdown_plain(source)}.{changed}")
+    summary = recipes.recipe_summary(spec.name, cfg.dataset)
+    st.caption(f"Starting settings: {markdown_plain(summary)}.{changed}",
+               help=markdown_plain(recipes.recipe_source(spec.name, cfg.dataset)))
     st.button("Reset to recipe", key=state.W_TRAIN_RESET, icon=":material/restart_alt:", on_click=_reset_recipe,
               disabled=not edited, help="Load this network's recipe for this dataset again (what `python -m "
                                         "explorer train --preset NAME --dataset NAME` starts from). Device, data "

@@ -108,6 +108,20 @@ def recipe_source(preset: str | None, dataset: str | None) -> str:
     return entry["source"]
 
 
+def recipe_summary(preset: str | None, dataset: str | None) -> str:
+    """One line on where the starting settings come from (the Train page's caption; recipe_source
+    has the whole story): the sweep file and what its run measured, the family, or no recipe."""
+    entry = recipe(preset, dataset)
+    if entry is None:
+        return "TrainConfig defaults (no recipe for this network)"
+    if entry["source"] == FAMILY_SOURCE:
+        return f"the {entry['family']} family default (not searched for this dataset)"
+    measured = entry.get("measured", {})
+    acc, epochs = measured.get("best_val_acc"), measured.get("epochs", entry["train"].get("epochs"))
+    result = f": {acc:.1%} validation accuracy in {epochs} epochs when measured" if acc is not None else ""
+    return f"the searched recipe for {preset} on {entry['dataset']} ({entry.get('sweep', 'a sweep')}){result}"
+
+
 def recipe_config(preset: str | None, dataset: str | None) -> TrainConfig:
     """TrainConfig for the pair: the recipe's fields over the defaults (defaults when there is none)."""
     values = recipe_values(preset, dataset)
