@@ -216,8 +216,8 @@ class SweepDriver:
         self.queue.refresh()
         self.queue.schedule()
         for number, a in list(active.items()):
-            self._read_epochs(a)
-            job = self.queue.get(a.job_id)
+            job = self.queue.get(a.job_id)  # the status as refresh() found it, before the metrics are read:
+            self._read_epochs(a)            # a finished run's last epochs are then always reported
             if job.status in FINISHED:
                 self._tell(study, a, job.status)
                 del active[number]
