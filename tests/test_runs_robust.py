@@ -288,11 +288,12 @@ def test_run_folder_names_are_unique_under_concurrent_creation(tmp_path):
 
 
 def test_a_name_clash_is_retried(tmp_path, monkeypatch):
-    suffixes = iter(["00000000", "00000000", "00000001"])
+    suffixes = iter(["aaaaaa", "aaaaaa", "bbbbbb"])
     monkeypatch.setattr(runs_module.secrets, "token_hex", lambda n: next(suffixes))
-    monkeypatch.setattr(runs_module.time, "strftime", lambda fmt: "20260101-000000")
+    monkeypatch.setattr(runs_module.time, "time", lambda: 1767225600.25)   # 250 ms: "0fa"
+    monkeypatch.setattr(runs_module.time, "strftime", lambda fmt, t: "20260101-000000")
     first, second = new_run_dir(tmp_path, "x"), new_run_dir(tmp_path, "x")
-    assert first.name.endswith("-00000000") and second.name.endswith("-00000001")
+    assert first.name.endswith("-0faaaaaa") and second.name.endswith("-0fabbbbb")
 
 
 def test_a_fifo_or_a_device_in_place_of_a_run_file_does_not_block(tmp_path):
@@ -305,3 +306,16 @@ def test_a_fifo_or_a_device_in_place_of_a_run_file_does_not_block(tmp_path):
     assert read_metrics(run) == ([], 0)
     record = load_run(run)
     assert record.status == "unreadable" and "not a regular file" in record.message
+
+
+def test_run_folders_started_within_one_second_sort_by_start(tmp_path):
+    """The default selection is the newest folder by name: the millisecond leads the suffix."""
+    from explorer.training.status import parse_run_name
+
+    made = []
+    for _ in range(6):
+        made.append(new_run_dir(tmp_path, "lenet5").name)
+        time.sleep(0.003)
+    same_second = [n for n in made if n[:15] == made[-1][:15]]
+    assert sorted(same_second) == same_second and len(set(made)) == len(made)
+    assert all(len(parse_run_name(n).suffix) == 8 for n in made)

@@ -103,13 +103,16 @@ def load_json(path: Path) -> Any:
 
 
 def new_run_dir(runs_dir: Path, name: str) -> Path:
-    """A fresh, sortable, unique directory: 20261122-031502-lenet5-3fa2c1d8 (8 random hex digits;
-    on the rare clash another suffix is tried, so concurrent launches never collide)."""
+    """A fresh, sortable, unique directory: 20261122-031502-lenet5-1f3a2c1d (8 hex digits: the
+    millisecond in 3, so runs started within one second still sort by start, then 5 random; on
+    the rare clash another suffix is tried, so concurrent launches never collide)."""
     slug = text_slug(str(name), default="run")
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     for _ in range(NAME_ATTEMPTS):
-        path = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(4)}"
+        now = time.time()
+        stamp, millis = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)), int(now % 1 * 1000)
+        path = runs_dir / f"{stamp}-{slug}-{millis:03x}{secrets.token_hex(3)[:5]}"
         try:
             path.mkdir(exist_ok=False)
             return path
