@@ -396,9 +396,6 @@ def header(spec: NetworkSpec, cfg: TrainConfig, jobs: dict[str, Job], handle: Qu
         getattr(st, kind, st.info)(text)
 
 
-DTYPE_WORDS = {"bfloat16": "bf16 activations (autocast)", "float32": "float32"}
-
-
 def preflight_view(spec: NetworkSpec, cfg: TrainConfig, check: Preflight) -> None:
     """One line of what a launch would do (or the blocking error), the Train button beside it."""
     if not check.ok:
@@ -414,7 +411,7 @@ def preflight_view(spec: NetworkSpec, cfg: TrainConfig, check: Preflight) -> Non
                 f"on **{check.dataset}** at {shape} · {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, batch "
                 f"{cfg.batch_size}, {OPTIMIZERS[cfg.optimizer]} at learning rate {format_value(cfg.lr)}{overfit}")
     st.caption(f"Predicted training memory at batch {cfg.batch_size} on the {plan.device.upper()} "
-               f"({DTYPE_WORDS.get(plan.dtype, plan.dtype)}): {format_bytes(check.memory)} · an untrained "
+               f"({plan.execution}): {format_bytes(check.memory)} · an untrained "
                f"network starts near loss ln({plan.spec.num_classes}) = {expected:.2f}")
     launch_button(check)
 

@@ -36,6 +36,7 @@ CPU_THREAD_MIN_MACS = 8e6
 DIGIT_SETS = ("mnist5k", "digits", "mnist", "svhn")   # horizontal flips turn these into other shapes
 CUDA_DTYPE = "bfloat16"     # activations under CUDA autocast (weights, gradients, optimizer state stay fp32)
 CPU_DTYPE = "float32"
+DTYPE_WORDS = {"bfloat16": "bf16 activations (autocast)", "float32": "float32"}
 BLOCKED = ("settings", "dataset", "network", "transfer", "analysis")  # what a blocking problem asks to change
 
 
@@ -72,6 +73,14 @@ class RunPlan:
     def spec(self) -> NetworkSpec | None:
         """The network as it will be trained (fitted to the dataset)."""
         return self.adapted.spec if self.adapted else None
+
+    @property
+    def execution(self) -> str:
+        """How the run computes, in words for the Train page: "float32, channels_last, one thread"."""
+        words = [DTYPE_WORDS.get(self.dtype, self.dtype)] + ["channels_last"] * self.channels_last
+        if self.device == "cpu":
+            words.append("one thread (a small network)" if self.cpu_threads == 1 else "every core")
+        return ", ".join(words)
 
     @property
     def memory_bytes(self) -> int | None:
