@@ -178,9 +178,10 @@ class Window:
     cpus: int                          # os.cpu_count()
     niceness: int = 0                  # the sweep's nice value (0: not lowered)
 
-    @staticmethod
-    def now() -> tuple[float, float]:
-        return time.time(), os.getloadavg()[0]
+
+def _time_and_load() -> tuple[float, float]:
+    """Now (s since the epoch) and the 1-minute load average."""
+    return time.time(), os.getloadavg()[0]
 
 
 def _utc(seconds: float, fmt: str = "%H:%M:%S") -> str:
@@ -272,10 +273,10 @@ def search_pair(preset: str, dataset: str, sizing: Sizing, runs_dir: Path | None
     sweep = recipe_sweep(load_preset(preset), recipes.recipe_config(preset, dataset), sizing)
     path.write_text(sweep.to_json())
     start_label = _start_label(preset, dataset)
-    started, load_start = Window.now()
+    started, load_start = _time_and_load()
     with tempfile.TemporaryDirectory(prefix="recipe-search-") as tmp:
         report = run_sweep(read_sweep(path), Path(runs_dir or tmp), on_event=lambda e: _print_event(pair, e))
-    ended, load_end = Window.now()
+    ended, load_end = _time_and_load()
     window = Window(started, ended, load_start, load_end, os.cpu_count() or 1, os.nice(0))
     entry = recipe_entry(preset, dataset, sweep, report, name, start_label, window, _command(path))
     if entry is None:
