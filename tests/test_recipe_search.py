@@ -127,6 +127,14 @@ def test_the_entry_holds_the_best_trials_settings_and_what_the_start_point_reach
     TrainConfig.from_dict({**entry["train"], "dataset": "shapes"})  # what recipes.py checks at import
 
 
+def test_a_sweep_whose_complete_trials_all_tie_says_so():
+    rep = report(best=0)
+    rep["trials"][1]["best_val_acc"] = rep["trials"][0]["best_val_acc"] = 0.1667  # chance on 6 classes
+    assert entry_for(rep)["source"].endswith("reached 0.1667; every complete trial reached 0.1667: the sweep "
+                                             "told its settings apart by nothing")
+    assert "every complete trial" not in entry_for(report())["source"]
+
+
 def test_the_start_point_can_be_the_best_and_nothing_completed_gives_no_entry():
     assert entry_for(report(best=0))["train"]["lr"] == 0.1
     rep = report(best=None)

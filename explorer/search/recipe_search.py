@@ -209,7 +209,7 @@ def recipe_entry(preset: str, dataset: str, sweep: SweepFile, report: dict, swee
     source = (f"sweep {sweep_name} on {_utc(window.started, '%Y-%m-%d')}: {len(rows)} trials ({sweep.sampler}, "
               f"successive halving from epoch {sweep.min_epochs_before_pruning(sweep.coarse_epochs)}; "
               f"{counts['complete']} complete, {counts['pruned']} pruned{failed}), best trial {best['number']}; "
-              f"its start point, {start_label}, {reached}")
+              f"its start point, {start_label}, {reached}{_all_tied(report['trials'])}")
     nice = f", niceness {window.niceness}" if window.niceness else ""
     note = (f"train_seconds: {TRAIN_NOTE} on {window.cpus} shared CPU cores{nice}, load average "
             f"{window.load_start:.2f} at the sweep's start and {window.load_end:.2f} at its end "
@@ -218,6 +218,16 @@ def recipe_entry(preset: str, dataset: str, sweep: SweepFile, report: dict, swee
                 "params": best["params"], "train_seconds": round(float(best["seconds"] or 0.0), 2), "note": note}
     return {"preset": preset, "dataset": dataset, "train": {k: config[k] for k in RECIPE_FIELDS},
             "sweep": sweep_name, "source": source, "measured": measured}
+
+
+def _all_tied(rows: list[dict]) -> str:
+    """A warning for the source when every complete trial (two or more) reached the same accuracy:
+    then the search told the settings apart by nothing (e.g. none of them learned)."""
+    accs = {r["best_val_acc"] for r in rows if r["state"] == "complete"}
+    done = sum(r["state"] == "complete" for r in rows)
+    if done < 2 or len(accs) != 1:
+        return ""
+    return f"; every complete trial reached {accs.pop():.4f}: the sweep told its settings apart by nothing"
 
 
 # --- running it -------------------------------------------------------------------------------------
