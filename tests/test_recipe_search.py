@@ -11,7 +11,7 @@ import pytest
 
 from explorer.core.presets import load_preset
 from explorer.search import recipe_search as rs
-from explorer.search.recipes import RECIPES_FILE, recipe_config, write_recipe
+from explorer.search.recipes import RECIPES_FILE, write_recipe
 from explorer.search.sweepfile import sweep_from_dict
 from explorer.training.config import TrainConfig
 
@@ -58,13 +58,18 @@ def test_the_pairs_resized_to_224_are_skipped_and_the_small_ones_are_not():
     assert small.input == (1, 8, 8) and rs.size_sweep(small, 128, 10).skip is None
 
 
+# the small-bn family default over shapes' augmentation (fixed here: recipes.json changes as pairs are searched)
+SMALL_BN_SHAPES = TrainConfig(dataset="shapes", epochs=10, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9,
+                              weight_decay=5e-4, schedule="cosine", crop_padding=2, flip=True)
+
+
 def sizing(epochs=4, trials=6, seconds=240) -> rs.Sizing:
     return rs.Sizing(epoch_seconds=10.0, epochs=epochs, trials=trials, seconds=seconds, trial_seconds=46.0,
                      shortest_sweep_seconds=108.0)
 
 
 def test_the_recipe_sweep_starts_from_the_pairs_recipe_in_a_small_space_around_it():
-    start = recipe_config("resnet_cifar", "shapes")   # the small-bn family default over shapes' augmentation
+    start = SMALL_BN_SHAPES
     sweep = rs.recipe_sweep(load_preset("resnet_cifar"), start, sizing())
     assert (sweep.sampler, sweep.pruner, sweep.objective) == ("tpe", "halving", "accuracy")
     assert (sweep.budget.trials, sweep.budget.seconds, sweep.budget.max_epochs) == (6, 240, 4)
@@ -105,7 +110,7 @@ WINDOW = rs.Window(started=1_795_000_000.0, ended=1_795_000_200.0, load_start=3.
 
 
 def entry_for(rep: dict) -> dict | None:
-    sweep = rs.recipe_sweep(load_preset("resnet_cifar"), recipe_config("resnet_cifar", "shapes"), sizing(trials=3))
+    sweep = rs.recipe_sweep(load_preset("resnet_cifar"), SMALL_BN_SHAPES, sizing(trials=3))
     return rs.recipe_entry("resnet_cifar", "shapes", sweep, rep, "resnet_cifar-shapes-recipe.sweep.json",
                            "the small-bn family default", WINDOW, "python -m explorer sweep --sweep F")
 
@@ -135,6 +140,14 @@ def test_a_sweep_whose_complete_trials_all_tie_says_so():
     assert "every complete trial" not in entry_for(report())["source"]
 
 
+def test_a_diverged_start_point_is_named_as_such():
+    rep = report()
+    rep["trials"][0].update(state="pruned", run_status="diverged", best_val_acc=None)
+    assert "2 trials (tpe" not in entry_for(rep)["source"]
+    assert ("1 complete, 2 pruned (1 of them diverged)), best trial 1; its start point, the small-bn family "
+            "default, did not complete (diverged)") in entry_for(rep)["source"]
+
+
 def test_the_start_point_can_be_the_best_and_nothing_completed_gives_no_entry():
     assert entry_for(report(best=0))["train"]["lr"] == 0.1
     rep = report(best=None)
@@ -143,7 +156,9 @@ def test_the_start_point_can_be_the_best_and_nothing_completed_gives_no_entry():
 
 def test_write_recipe_replaces_the_pairs_entry_or_adds_one(tmp_path):
     path = tmp_path / "recipes.json"
-    shutil.copy(RECIPES_FILE, path)
+    data = json.loads(RECIPES_FILE.read_text())
+    data["recipes"] = [e for e in data["recipes"] if (e["preset"], e["dataset"]) != ("resnet_cifar", "shapes")]
+    path.write_text(json.dumps(data, indent=1) + "\n")
     entry = entry_for(report())
     with pytest.raises(RuntimeError, match="not beside"):
         write_recipe(entry, path)

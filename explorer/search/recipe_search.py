@@ -203,13 +203,16 @@ def recipe_entry(preset: str, dataset: str, sweep: SweepFile, report: dict, swee
     config = apply(sweep.base, sweep.train, {**best["values"], "epochs": epochs})[1].to_dict()
     counts = {s: sum(r["state"] == s for r in report["trials"]) for s in ("complete", "pruned", "failed")}
     failed = f", {counts['failed']} failed" if counts["failed"] else ""
+    diverged = sum(r.get("run_status") == "diverged" for r in report["trials"])  # the driver prunes them
+    diverged = f" ({diverged} of them diverged)" if diverged else ""
     start = rows.get(0)
+    ended = (start.get("run_status") or start["state"]) if start else "never ran"
     reached = (f"reached {start['best_val_acc']:.4f}" if start and start["state"] == "complete"
-               else f"did not complete ({start['state'] if start else 'never ran'})")
+               else f"did not complete ({ended})")
     source = (f"sweep {sweep_name} on {_utc(window.started, '%Y-%m-%d')}: {len(rows)} trials ({sweep.sampler}, "
               f"successive halving from epoch {sweep.min_epochs_before_pruning(sweep.coarse_epochs)}; "
-              f"{counts['complete']} complete, {counts['pruned']} pruned{failed}), best trial {best['number']}; "
-              f"its start point, {start_label}, {reached}{_all_tied(report['trials'])}")
+              f"{counts['complete']} complete, {counts['pruned']} pruned{diverged}{failed}), "
+              f"best trial {best['number']}; its start point, {start_label}, {reached}{_all_tied(report['trials'])}")
     nice = f", niceness {window.niceness}" if window.niceness else ""
     note = (f"train_seconds: {TRAIN_NOTE} on {window.cpus} shared CPU cores{nice}, load average "
             f"{window.load_start:.2f} at the sweep's start and {window.load_end:.2f} at its end "
