@@ -46,8 +46,10 @@ class CostModel:
     """Seconds a training run takes on this machine's CPU. Fitted by least squares (then rounded
     up) to the 11 searched entries of recipes.json that record train_seconds (2026-12-01, 2
     shared CPU cores at load average 2-8): it predicts them within about 25% except twoconv/mnist5k,
-    run at load 5-8. Grouped and depthwise convolutions (mobilenet_v2) run slower per MAC than
-    this assumes; the sweep's seconds budget caps what an underestimate costs."""
+    run at load 5-8. Checked on the 18 pairs it then sized (2026-12-01, load average 0.6-4): the
+    best trials took 0.45-1.3x their estimate, except mobilenet_v2 at 2.2-2.6x (its depthwise
+    convolutions run slower per MAC than this assumes); the sweep's seconds budget caps what an
+    underestimate costs."""
 
     macs_per_second: float = 25e9      # MACs/s; a training image counts 3x its forward MACs (forward
     #                                    and backward), a validation image 1x
