@@ -2,7 +2,8 @@
 (explorer/search/recipes/recipes.json) with where each came from.
 
 Owns: reading the recipes file, recipe(preset, dataset) and recipe_config(preset, dataset), and
-which settings a recipe sets (RECIPE_FIELDS). The CLI's `train` and `sweep` and the Train page
+which settings a recipe sets (RECIPE_FIELDS), and adding a searched entry to it (write_recipe;
+explorer.search.recipe_search finds them). The CLI's `train` and `sweep` and the Train page
 start from recipe_config; flags and widgets override it. The Train page loads the pair's recipe
 whenever its network or dataset changes (follow_recipe; its Reset button, load_recipe): the recipe
 sets RECIPE_FIELDS, and the rest (device, data folder, validation share, seed, time limit, overfit
@@ -27,6 +28,7 @@ mode, logging, transfer learning) stays as the person set it. A pair is answered
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -171,3 +173,26 @@ def recipe_pairs() -> list[tuple[str, str]]:
 def family_presets() -> dict[str, str]:
     """preset -> the family whose default it falls back to."""
     return {preset: family["family"] for preset, family in _book().families.items()}
+
+
+def write_recipe(entry: dict, path: Path | None = None) -> None:
+    """Put a searched entry into the recipes file, in place of the pair's old one (else after the
+    others). Checked as the reader checks it, and its sweep file must lie beside the recipes file;
+    written atomically (a temporary file, then a rename), in the file's own layout (indent 1).
+    path: another recipes file (tests); default RECIPES_FILE."""
+    path = Path(path or RECIPES_FILE)
+    TrainConfig.from_dict({**entry["train"], "dataset": entry["dataset"]})
+    if not (path.parent / entry["sweep"]).is_file():
+        raise RuntimeError(f"{entry['sweep']} is not beside {path}: commit the sweep with its recipe")
+    if not 0 < entry["measured"]["best_val_acc"] <= 1:
+        raise RuntimeError(f"best_val_acc must be a fraction, got {entry['measured']['best_val_acc']!r}")
+    data = json.loads(path.read_text())
+    pair = (entry["preset"], entry["dataset"])
+    kept = [e if (e["preset"], e["dataset"]) != pair else entry for e in data["recipes"]]
+    data["recipes"] = kept if entry in kept else kept + [entry]
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(temporary, path)
+    if path == RECIPES_FILE:
+        _book.cache_clear()
+        _book()  # the file as written reads back
