@@ -27,12 +27,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.search.recipes import RECIPE_FIELDS  # the TrainConfig fields an entry's "train" holds
 from explorer.search.space import Dim
 from explorer.search.sweepfile import Budget, Stages, SweepFile
 from explorer.training.config import TrainConfig
 
-RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "schedule",
-                 "label_smoothing", "crop_padding", "flip")   # the TrainConfig fields an entry's "train" holds
 BATCH_CHOICES = (32, 64, 128)          # images per step tried around the start point's
 LR_SPAN = (0.2, 4.0)                   # lr range: the start point's lr times these (log-uniform)
 WEIGHT_DECAY_RANGE = (1e-5, 2e-3)      # log-uniform; holds both family values (1e-4, 5e-4)
