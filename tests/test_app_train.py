@@ -576,7 +576,7 @@ def test_the_page_and_the_loop_predict_the_same_training_memory(runs, tmp_path):
     assert train_views.preflight(spec, cfg).memory == planned.memory_bytes > 0
     caption = next(t for t in texts(at.caption) if t.startswith("Predicted training memory"))
     assert f"on the CPU ({planned.execution})" in caption and format_bytes(planned.memory_bytes) in caption
-    assert planned.execution == "float32, channels_last, one thread (a small network)"  # conftest: passive waits
+    assert planned.execution == "float32, channels_last, one thread"  # a small network; conftest: passive waits
     assert train(spec, cfg, tmp_path / "run")["status"] == "completed"
     start = next(e for e in read_metrics(tmp_path / "run")[0] if e["event"] == "start")
     assert start["predicted_train_memory_bytes"] == planned.memory_bytes

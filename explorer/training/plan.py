@@ -79,7 +79,7 @@ class RunPlan:
         """How the run computes, in words for the Train page: "float32, channels_last, one thread"."""
         words = [DTYPE_WORDS.get(self.dtype, self.dtype)] + ["channels_last"] * self.channels_last
         if self.device == "cpu":
-            words.append("one thread (a small network)" if self.cpu_threads == 1 else "every core")
+            words.append("one thread" if self.cpu_threads == 1 else "every core")
         return ", ".join(words)
 
     @property
