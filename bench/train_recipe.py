@@ -11,7 +11,8 @@ OMP_WAIT_POLICY=PASSIVE), and prints for each configuration: wall time, accuracy
     setup    data load, the run plan (a meta-device trace), building the network (-> "start" event)
     epochs   training steps, and per epoch one evaluation and the best checkpoint (-> "done")
     exit     writing the summary, process exit (-> the command returns)
-It compares the recipe with the one before the sweeps (SGD lr 0.1, batch 64, cosine, 12 epochs)
+It compares the recipe with the one before the sweeps (SGD lr 0.1, batch 64, cosine, 12 epochs;
+skipped while the recipe is that one)
 and, with --candidate, with the recipe plus some flags, all run the same way, alternating, so all
 see the same load from other processes.
 
@@ -39,7 +40,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 10.0
 TARGET_ACCURACY = 0.975
-PASSIVE = False   # --passive: run the commands as the job queue does
 PREVIOUS = {"epochs": 12, "batch_size": 64, "lr": 0.1, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4,
             "schedule": "cosine", "label_smoothing": 0.0, "crop_padding": 2}   # the recipe before the sweep
 
@@ -48,7 +48,7 @@ def _flags(values: dict) -> list[str]:
     return [a for k, v in values.items() for a in (f"--{k.replace('_', '-')}", str(v))]
 
 
-def run_cli(preset: str, dataset: str, extra: list[str], runs: Path) -> tuple[float, dict, dict]:
+def run_cli(preset: str, dataset: str, extra: list[str], runs: Path, passive: bool = False) -> tuple[float, dict, dict]:
     """(wall s, summary, phases s) of one `train` command."""
     cmd = [sys.executable, "-m", "explorer", "train", "--preset", preset, "--dataset", dataset, "--device", "cpu",
            "--runs-dir", str(runs), "--format", "json", *extra]
@@ -57,7 +57,7 @@ def run_cli(preset: str, dataset: str, extra: list[str], runs: Path) -> tuple[fl
     # the command as a person types it: OpenMP's default waiting (explorer/__main__.py), unless
     # --passive asks for the job queue's way (OMP_WAIT_POLICY=PASSIVE: small networks on one thread)
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    env.update({"OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT), **({"OMP_WAIT_POLICY": "PASSIVE"} if PASSIVE else {})})
+    env.update({"OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT), **({"OMP_WAIT_POLICY": "PASSIVE"} if passive else {})})
     launched, start = time.time(), time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     wall, ended = time.perf_counter() - start, time.time()
@@ -82,7 +82,7 @@ def compare_cli(args, configs: list[tuple[str, list[str]]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
             for label, extra in configs:  # alternating: both see the same load
-                results[label].append(run_cli(args.preset, args.dataset, extra, Path(tmp)))
+                results[label].append(run_cli(args.preset, args.dataset, extra, Path(tmp), args.passive))
     for label, rows in results.items():
         walls, accs = [r[0] for r in rows], [r[1]["best_val_acc"] for r in rows]
         wall = statistics.median(walls)
@@ -139,18 +139,21 @@ def main() -> None:
     parser.add_argument("--candidate", metavar="FLAGS", help="train flags over the recipe to compare, quoted")
     parser.add_argument("--passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE, as queued runs have it")
     args = parser.parse_args()
-    global PASSIVE
-    PASSIVE = args.passive
-    # set before explorer imports torch, as for the CLI runs: OpenMP threads that spin while they
-    # wait starve each other on shared cores (without it in-process runs took 72-205 s against 17-28 s
+    # in-process runs (--in-process) wait as queued runs do, set before explorer imports torch: OpenMP
+    # threads that spin while they wait starve each other on shared cores (without it in-process runs took 72-205 s against 17-28 s
     # for the same configurations through the CLI, load average near 7)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     sys.path.insert(0, str(ROOT))
     from explorer.search.recipes import recipe_values
+    from explorer.training.config import TrainConfig
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
     recipe = recipe_values(args.preset, args.dataset)
-    configs = [("recipe (no flags)", {}), ("previous recipe", PREVIOUS)]
+    configs = [("recipe (no flags)", {})]
+    same = TrainConfig.from_dict({**recipe, **PREVIOUS, "dataset": args.dataset}) == \
+        TrainConfig.from_dict({**recipe, "dataset": args.dataset})
+    if not same:  # the same settings run twice would measure nothing new
+        configs.append(("previous recipe", PREVIOUS))
     if args.candidate:
         configs.append(("candidate", _parse_flags(args.candidate)))
     compare_cli(args, [(label, _flags(values)) for label, values in configs])

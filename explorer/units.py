@@ -115,5 +115,5 @@ def format_value(value: int | float, digits: int = 3) -> str:
     return f"{float(value):.{digits}g}"
 
 
-__all__ = ["format_count", "format_short", "format_value", "format_macs", "format_bytes", "format_bytes_short", "format_percent",
-           "format_share", "format_seconds", "MISSING"]
+__all__ = ["format_count", "format_short", "format_value", "format_macs", "format_bytes", "format_bytes_short",
+           "format_percent", "format_share", "format_seconds", "MISSING"]

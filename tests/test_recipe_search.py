@@ -195,3 +195,32 @@ def test_search_pair_runs_the_sweep_and_records_its_best_trial(tmp_path, capsys)
     assert "2 trials" in entry["source"] and "its start point, the previous searched recipe, reached" in entry["source"]
     assert entry["measured"]["note"].endswith(f"--sweep {tmp_path / 'twoconv-digits-recipe.sweep.json'}")
     assert "twoconv/digits trial 0 completed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--pairs", "foo"], "is not PRESET/DATASET"), (["--pairs", "../../etc/passwd/digits"], "is not PRESET/DATASET"),
+    (["--pairs", "lenet5/cifar10"], "offline dataset"), (["--pairs", ","], "at least one"),
+    (["--budget-seconds", "nan"], "positive number"), (["--budget-seconds", "-5"], "positive number"),
+    (["--stop-at", "12:60"], "HH:MM"), (["--stop-at", "x" * 5000], "HH:MM")])
+def test_bad_flags_exit_2_with_a_message_before_anything_runs(argv, says, capsys):
+    with pytest.raises(SystemExit) as stop:
+        rs.main([*argv, "--plan"])
+    assert stop.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_sweep_that_fails_leaves_the_committed_sweep_file_and_recipe_as_they_were(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "recipes.json"
+    shutil.copy(RECIPES_FILE, path)
+    committed = RECIPES_FILE.parent / "twoconv-digits-recipe.sweep.json"
+    shutil.copy(committed, tmp_path / committed.name)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise NotADirectoryError(20, "Not a directory", str(tmp_path / "runs"))
+
+    monkeypatch.setattr("explorer.search.driver.run_sweep", broken)
+    tiny = rs.Sizing(epoch_seconds=1.0, epochs=1, trials=2, seconds=120, trial_seconds=7.0,
+                     shortest_sweep_seconds=21.0)
+    with pytest.raises(OSError):
+        rs.search_pair("twoconv", "digits", tiny, recipes_file=path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

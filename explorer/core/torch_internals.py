@@ -85,6 +85,8 @@ class DispatchMode(TorchDispatchMode):
     @classmethod
     def _should_skip_dynamo(cls) -> bool:  # 6. read by TorchDispatchMode.__init_subclass__
         return False
+
+
 try:  # 2. (module attribute outside __all__)
     from torch.utils.flop_counter import flop_registry
 except ImportError as e:  # pragma: no cover
@@ -241,9 +243,8 @@ def fast_meta(func: Any, args: tuple, kwargs: dict) -> Any:
 
 FAST_META_OPS: tuple[Callable, ...] = (*_BATCH_NORM, aten.convolution, *_SAME_SHAPE_BINARY, *_UNARY_LIKE,
                                        *_INPLACE_UNARY, aten.addmm.default, aten.mean.dim, aten.cat.default)
-_FAST_PACKETS = frozenset((*_BATCH_NORM, aten.convolution, aten.add, aten.mul,  # checked first: most ops are not
-                           *(op.overloadpacket for op in (*_UNARY_LIKE, *_INPLACE_UNARY, aten.addmm.default,
-                                                          aten.mean.dim, aten.cat.default))))
+# checked first, as most ops are not fast: the packet of each op above (batch norm and convolution are packets)
+_FAST_PACKETS = frozenset(getattr(op, "overloadpacket", op) for op in FAST_META_OPS)
 
 
 # --- 5. op groups of the receptive-field rules (looked up now: a missing op fails at import) -------

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.errors import UserError
 from explorer.search.recipes import RECIPE_FIELDS  # the TrainConfig fields an entry's "train" holds
 from explorer.search.space import Dim
 from explorer.search.sweepfile import Budget, Stages, SweepFile
@@ -274,29 +275,30 @@ def _print_event(pair: str, event: dict) -> None:
 
 def search_pair(preset: str, dataset: str, sizing: Sizing, runs_dir: Path | None = None,
                 recipes_file: Path | None = None) -> dict | None:
-    """Write the pair's sweep file beside the recipes file, run it, and record the best trial as the
-    pair's recipe; the entry (None when no trial completed: the sweep file is removed again)."""
+    """Run the pair's sweep and record the best trial as the pair's recipe, with the sweep file beside
+    the recipes file; the entry, or None when no trial completed. The committed sweep file (the
+    one that found the current recipe) is replaced only together with its entry: a sweep that
+    fails or finds nothing leaves both as they were."""
     from explorer.core.presets import load_preset
     from explorer.search import recipes
     from explorer.search.driver import run_sweep
-    from explorer.search.sweepfile import read_sweep
+    from explorer.training.runs import write_json_atomic
 
     recipes_file = Path(recipes_file or recipes.RECIPES_FILE)
     name, pair = sweep_file_name(preset, dataset), f"{preset}/{dataset}"
     path = recipes_file.parent / name
     sweep = recipe_sweep(load_preset(preset), recipes.recipe_config(preset, dataset), sizing)
-    path.write_text(sweep.to_json())
     start_label = _start_label(preset, dataset)
     started, load_start = _time_and_load()
     with tempfile.TemporaryDirectory(prefix="recipe-search-") as tmp:
-        report = run_sweep(read_sweep(path), Path(runs_dir or tmp), on_event=lambda e: _print_event(pair, e))
+        report = run_sweep(sweep, Path(runs_dir or tmp), on_event=lambda e: _print_event(pair, e))
     ended, load_end = _time_and_load()
     window = Window(started, ended, load_start, load_end, os.cpu_count() or 1, os.nice(0))
     entry = recipe_entry(preset, dataset, sweep, report, name, start_label, window, _command(path))
     if entry is None:
-        path.unlink()
         print(f"{pair}: no trial completed in {ended - started:.0f} s; nothing recorded", flush=True)
         return None
+    write_json_atomic(path, sweep.to_dict())  # the sweep that found the entry, then the entry
     recipes.write_recipe(entry, recipes_file)
     m = entry["measured"]
     print(f"{pair}: {m['best_val_acc']:.4f} in {ended - started:.0f} s of sweep; {entry['source']}; the best "
@@ -312,13 +314,49 @@ def _command(path: Path) -> str:
 
 
 # --- the command line -------------------------------------------------------------------------------
-def candidate_pairs(pairs: str | None, redo: bool) -> list[tuple[str, str]]:
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """--pairs "resnet18/digits,gapnet/shapes" as (preset, dataset) pairs of known presets and offline
+    datasets; argparse.ArgumentTypeError saying what is wrong otherwise (before anything runs)."""
+    from explorer.core.presets import preset_names
+    from explorer.data import list_datasets
+
+    presets, offline = set(preset_names()), [d.name for d in list_datasets() if d.offline]
+    pairs = []
+    for item in filter(None, (p.strip() for p in str(text)[:10_000].split(","))):
+        preset, _, dataset = item.partition("/")
+        if preset not in presets or dataset not in offline:
+            raise argparse.ArgumentTypeError(
+                f"{item[:80]!r} is not PRESET/DATASET with a preset ({', '.join(sorted(presets))}) and an offline "
+                f"dataset ({', '.join(offline)})")
+        pairs.append((preset, dataset))
+    if not pairs:
+        raise argparse.ArgumentTypeError("give at least one PRESET/DATASET, e.g. resnet18/digits")
+    return pairs
+
+
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text[:40]!r}")
+    return value
+
+
+def _clock(text: str) -> str:
+    if len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit() or text > "23:59" or text[3] > "5":
+        raise argparse.ArgumentTypeError(f"expected HH:MM (UTC, 00:00-23:59), got {text[:40]!r}")
+    return text
+
+
+def candidate_pairs(pairs: list[tuple[str, str]] | None, redo: bool) -> list[tuple[str, str]]:
     from explorer.core.presets import preset_names
     from explorer.data import list_datasets
     from explorer.search.recipes import recipe_pairs
 
     if pairs:
-        return [tuple(p.strip().split("/", 1)) for p in pairs.split(",") if p.strip()]
+        return list(pairs)
     searched = set(recipe_pairs())
     return [(p, d.name) for p in preset_names() for d in list_datasets()
             if d.offline and (redo or (p, d.name) not in searched)]
@@ -346,15 +384,27 @@ def _past(stop_at: str | None) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explorer.search.recipe_search",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", help="PRESET/DATASET[,...] (default: every offline pair not searched yet)")
+    parser.add_argument("--pairs", type=parse_pairs,
+                        help="PRESET/DATASET[,...] (default: every offline pair not searched yet)")
     parser.add_argument("--redo", action="store_true", help="without --pairs: searched pairs too")
-    parser.add_argument("--budget-seconds", type=float, default=SearchSettings.budget_seconds,
+    parser.add_argument("--budget-seconds", type=_budget, default=SearchSettings.budget_seconds,
                         help="wall time per pair (default %(default)s s); pairs estimated over it are skipped")
     parser.add_argument("--plan", action="store_true", help="print estimates and sizes; run nothing")
-    parser.add_argument("--stop-at", metavar="HH:MM", help="start no sweep at or after this UTC time")
+    parser.add_argument("--stop-at", type=_clock, metavar="HH:MM", help="start no sweep at or after this UTC time")
     parser.add_argument("--runs-dir", help="keep the trials' runs here (default: a temporary folder)")
-    args = parser.parse_args(argv)
-    settings = SearchSettings(budget_seconds=args.budget_seconds)
+    args = parser.parse_args(argv)  # bad input exits 2 here, before anything runs
+    try:
+        return _search(args, SearchSettings(budget_seconds=args.budget_seconds))
+    except UserError as e:  # one line, never a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. --runs-dir is a file, or the disk is full: what was recorded stays
+        print(f"error: {e.strerror or e} ({e.filename}); recipes.json and the sweep files keep what was "
+              f"recorded before", file=sys.stderr)
+        return 1
+
+
+def _search(args: argparse.Namespace, settings: SearchSettings) -> int:
     sized = sorted((_sized(p, settings) for p in candidate_pairs(args.pairs, args.redo)),
                    key=lambda cs: cs[1].shortest_sweep_seconds)
     for cost, sizing in sized:

@@ -28,12 +28,12 @@ mode, logging, transfer learning) stays as the person set it. A pair is answered
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from explorer.training.config import TrainConfig
+from explorer.training.runs import write_text_atomic
 
 RECIPES_FILE = Path(__file__).parent / "recipes" / "recipes.json"
 RECIPES_FORMAT = "cnn-explorer/recipes@1"
@@ -178,7 +178,7 @@ def family_presets() -> dict[str, str]:
 def write_recipe(entry: dict, path: Path | None = None) -> None:
     """Put a searched entry into the recipes file, in place of the pair's old one (else after the
     others). Checked as the reader checks it, and its sweep file must lie beside the recipes file;
-    written atomically (a temporary file, then a rename), in the file's own layout (indent 1).
+    written atomically (explorer.training.runs.write_text_atomic), in the file's own layout (indent 1).
     path: another recipes file (tests); default RECIPES_FILE."""
     path = Path(path or RECIPES_FILE)
     TrainConfig.from_dict({**entry["train"], "dataset": entry["dataset"]})
@@ -190,9 +190,7 @@ def write_recipe(entry: dict, path: Path | None = None) -> None:
     pair = (entry["preset"], entry["dataset"])
     kept = [e if (e["preset"], e["dataset"]) != pair else entry for e in data["recipes"]]
     data["recipes"] = kept if entry in kept else kept + [entry]
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")  # a full disk: the old file, no temporary
     if path == RECIPES_FILE:
         _book.cache_clear()
         _book()  # the file as written reads back

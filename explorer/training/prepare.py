@@ -89,7 +89,7 @@ def prepare_data(dataset, adapted: Adapted, cfg: TrainConfig, device: torch.devi
                         mean=mean, std=std)
 
 
-# --- fewer training images (transfer learning's small-data regime) ------------------------------------------------------------------------
+# --- fewer training images (transfer learning's small-data regime) -----------------------------
 def per_class_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Indices of at most n images of each class of labels y (all of a smaller class), chosen
     at random by seed, shuffled."""

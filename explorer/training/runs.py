@@ -62,10 +62,16 @@ def runs_root(override: str | os.PathLike | None = None) -> Path:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside `path`, then rename it over `path`. On any failure
     (a full disk, a value json cannot encode) the temporary file is removed and the error raised."""
+    write_text_atomic(path, json.dumps(data, indent=2))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """write_json_atomic for any text: a temporary file beside `path`, renamed over `path`; on any
+    failure (a full disk) the temporary file is removed and the error raised."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2))
+        tmp.write_text(text)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
