@@ -127,6 +127,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--label-smoothing", type=float, metavar="X")
     p.add_argument("--crop-padding", type=int, metavar="P", help="random crop after padding P pixels")
     p.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
+    p.add_argument("--image-size", type=int, metavar="PX",
+                   help="train at PX x PX images (default 0: automatic, the dataset's size or else the smallest "
+                        "the network works at; with --init-from the network's own)")
     p.add_argument("--overfit", type=int, metavar="N", help="train and validate on N images only (sanity check)")
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--seed", type=int, metavar="N")
@@ -269,7 +272,7 @@ def _cmd_export(args) -> int:
 
 
 _TRAIN_FLAGS = ("dataset", "data_root", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                "schedule", "label_smoothing", "crop_padding", "flip", "overfit", "device", "seed", "max_seconds",
+                "schedule", "label_smoothing", "crop_padding", "flip", "image_size", "overfit", "device", "seed", "max_seconds",
                 "init_from", "freeze", "pretrained_lr_scale", "freeze_bn", "train_per_class")  # [transfer] last 5
 
 

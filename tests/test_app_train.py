@@ -152,6 +152,19 @@ NO_HEAD = NetworkSpec.from_dict({"name": "convs-only", "input": [1, 28, 28], "nu
 
 
 # --- the check before launch ---------------------------------------------------------------------
+def test_image_size_widget_sizes_the_run(runs):
+    """VGG-11 on the 8x8 digits trains at 32x32 by default (the smallest size it works at); the
+    image-size widget asks for another; a size it cannot take is refused with what to change."""
+    at = settings(open_train(runs, load_preset("vgg11")), "digits")
+    assert any("resized from 8x8 to 32x32 (the smallest size the network works at" in t for t in texts(at.info))
+    ok(at.number_input(key="w.tr.image_size").set_value(48).run())
+    assert at.session_state[state.TRAIN_CONFIG].image_size == 48
+    assert any("resized from 8x8 to 48x48 (the image size asked for)" in t for t in texts(at.info))
+    ok(at.number_input(key="w.tr.image_size").set_value(20).run())
+    assert any("does not work at 20x20" in e.value and "32x32" in e.value for e in at.error)
+    assert at.button(key="b.train").disabled
+
+
 def test_opens_with_the_check_before_launch(runs):
     at = open_train(runs)
     assert shown(at.title[0].value) == "Train LeNet-5"

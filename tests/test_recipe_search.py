@@ -50,10 +50,12 @@ def test_a_cheap_pair_is_sized_to_its_budget():
     assert settings.min_epochs <= rs.size_sweep(dear, 128, 10, settings=settings).epochs <= sizing.epochs
 
 
-def test_the_pairs_resized_to_224_are_skipped_and_the_small_ones_are_not():
-    cost = rs.pair_cost("alexnet", "digits")
-    assert cost.input == (1, 224, 224) and cost.train_images + cost.val_images == 1797  # scikit-learn's 8x8 digits
+def test_the_costly_pairs_are_skipped_and_the_small_ones_are_not():
+    cost = rs.pair_cost("vgg19", "mnist5k")   # 28x28 zero-padded to 32x32, VGG's smallest size
+    assert cost.input == (1, 32, 32) and cost.train_images + cost.val_images == 5000
     assert rs.size_sweep(cost, 64, 5).skip
+    alex = rs.pair_cost("alexnet", "digits")  # 8x8 resized to 63x63, AlexNet's smallest (not 224x224)
+    assert alex.input == (1, 63, 63) and alex.train_images + alex.val_images == 1797  # scikit-learn's digits
     small = rs.pair_cost("resnet_cifar", "digits")
     assert small.input == (1, 8, 8) and rs.size_sweep(small, 128, 10).skip is None
 
@@ -174,10 +176,10 @@ def test_write_recipe_replaces_the_pairs_entry_or_adds_one(tmp_path):
 
 
 def test_plan_prints_the_estimate_and_runs_nothing(capsys):
-    assert rs.main(["--plan", "--pairs", "resnet_cifar/digits,alexnet/digits"]) == 0
+    assert rs.main(["--plan", "--pairs", "resnet_cifar/digits,vgg19/mnist5k"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("resnet_cifar/digits: 2.5M MACs/image") and "trials x" in out[0]
-    assert out[1].startswith("skip alexnet/digits: 663M MACs/image at 1x224x224")
+    assert out[1].startswith("skip vgg19/mnist5k: 517M MACs/image at 1x32x32")
 
 
 @pytest.mark.slow

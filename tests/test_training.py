@@ -104,6 +104,53 @@ def test_adapt_spec_rules():
     assert explorer.analyze(b.spec).output_shape == (5,)
 
 
+def test_adapt_spec_image_size_rule():
+    """Automatic sizing: the dataset's size if the network works there, else the smallest size it
+    works at (checked against a brute-force scan of infer_shapes), padded when that is close and
+    even; the network's own size when starting from weights; an explicit size as asked."""
+    from explorer.core.shapes import infer_shapes
+    from explorer.core.spec import SpecError
+
+    def works(spec, side):
+        try:
+            return infer_shapes(spec.with_input((1, side, side)).with_num_classes(10)).output_shape == (10,)
+        except SpecError:
+            return False
+
+    for name in ("vgg11", "alexnet", "nin", "squeezenet1_0"):
+        spec = explorer.load_preset(name)
+        low = min(s for s in range(8, 225) if works(spec, s))
+        a = adapt_spec(spec, 1, 8, 8, 10)
+        assert a.image_size == (low, low) and a.resize == "resize" and a.spec.input == (1, low, low)
+        assert "smallest size the network works at; its own is 224x224" in a.notices[-1]
+        assert explorer.analyze(a.spec).output_shape == (10,)
+        w = adapt_spec(spec, 1, 8, 8, 10, from_weights=True)
+        assert w.image_size == (224, 224) and "starting weights" in w.notices[-1]
+    vgg = adapt_spec(explorer.load_preset("vgg16"), 1, 28, 28, 10)
+    assert vgg.image_size == (32, 32) and vgg.resize == "pad"          # 28 -> 32: 2 pixels each side
+    dense = adapt_spec(explorer.load_preset("densenet121"), 1, 28, 28, 10)
+    assert dense.image_size == (30, 30) and dense.resize == "pad"      # works from 29; 30 pads evenly
+    asked = adapt_spec(explorer.load_preset("vgg11"), 1, 28, 28, 10, size=(64, 64))
+    assert asked.image_size == (64, 64) and asked.resize == "resize" and "asked for" in asked.notices[-1]
+    with pytest.raises(SpecError, match="does not work at 16x16.*smallest size it works at is 32x32"):
+        adapt_spec(explorer.load_preset("vgg11"), 1, 28, 28, 10, size=(16, 16))
+    with pytest.raises(ConfigError, match="image_size"):
+        TrainConfig(image_size=2).validate()
+
+
+def test_plan_follows_image_size(tmp_path):
+    """plan_run sizes the run by TrainConfig.image_size; MACs follow the size."""
+    from explorer.training.plan import plan_run
+
+    vgg = explorer.load_preset("vgg11")
+    auto = plan_run(vgg, TrainConfig(dataset="digits", device="cpu"), check_transfer=False)
+    big = plan_run(vgg, TrainConfig(dataset="digits", device="cpu", image_size=64), check_transfer=False)
+    assert auto.spec.input == (1, 32, 32) and big.spec.input == (1, 64, 64)
+    assert big.macs > 2 * auto.macs        # 4x the pixels; the 7x7-pooled classifier costs the same
+    bad = plan_run(vgg, TrainConfig(dataset="digits", device="cpu", image_size=20), check_transfer=False)
+    assert not bad.ok and "20x20" in str(bad.error)
+
+
 def test_cli_train_and_runs(tmp_path, capsys):
     code = main(["train", "--preset", "twoconv", "--dataset", "digits", "--epochs", "1", "--device", "cpu",
                  "--runs-dir", str(tmp_path), "--format", "json"])
@@ -314,3 +361,18 @@ def test_plan_trains_small_networks_on_one_cpu_thread_only_when_openmp_waits_pas
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_reloaded_run_sees_the_size_it_trained_at(tmp_path):
+    """A run folder's spec.json holds the fitted spec: Inspect's data follow its input size, not
+    today's automatic rule (runs trained at another size, e.g. before the rule changed, stay exact)."""
+    from explorer.training.checkpoint import load_run_data
+    from explorer.training.runs import write_json_atomic
+
+    spec = explorer.load_preset("twoconv").with_input((1, 40, 40)).with_num_classes(10)
+    write_json_atomic(tmp_path / "spec.json", spec.to_dict())
+    write_json_atomic(tmp_path / "config.json", TrainConfig(dataset="digits", device="cpu").to_dict())
+    data = load_run_data(tmp_path)
+    assert tuple(data.x_val.shape[1:]) == (1, 40, 40)
+    write_json_atomic(tmp_path / "spec.json", spec.with_input((1, 8, 8)).to_dict())
+    assert tuple(load_run_data(tmp_path).x_val.shape[1:]) == (1, 8, 8)

@@ -43,7 +43,7 @@ from explorer.search import recipes
 from explorer.search.recipes import recipe_config
 from explorer.errors import QueueError, UserError
 from explorer.core.spec import NetworkSpec
-from explorer.training.config import OPTIMIZER_LABELS, OPTIMIZERS as TRAINABLE, TrainConfig
+from explorer.training.config import MAX_IMAGE_SIZE, OPTIMIZER_LABELS, OPTIMIZERS as TRAINABLE, TrainConfig
 from explorer.training.plan import RunPlan, plan_run
 from explorer.training.status import (default_selection, diagnosis, parse_run_name, run_epochs,
                                       run_label, run_overfit, run_status, shown_runs)
@@ -285,6 +285,12 @@ def _more_settings(cfg: TrainConfig, start: TrainConfig) -> None:
             value=cfg.crop_padding, help="Pad by P pixels, then crop back at a random offset (CIFAR: 4)")
     _widget(st.checkbox, "Random horizontal flips", "flip", value=cfg.flip,
             help="Good for photos; not for digits (a flipped 2 is no longer a 2)")
+    _widget(st.number_input, "Image size (pixels, 0 = automatic)", "image_size", min_value=0,
+            max_value=MAX_IMAGE_SIZE, value=cfg.image_size,
+            help="Side of the square images the network trains on. Automatic: the dataset's own size when the "
+                 "network works at it, else the smallest size it works at (VGG on 28x28 digits trains at "
+                 "32x32, not its own 224x224: about 49 times fewer multiply-adds per image); starting from "
+                 "weights, the network's own size. The note above the launch button says what was chosen.")
     _widget(st.slider, "Validation share", "val_fraction", min_value=0.05, max_value=0.5, step=0.05,
             value=cfg.val_fraction, help="Share of a built-in set held out for validation")
     _widget(st.number_input, "Seed", "seed", min_value=0, max_value=2**31 - 1, value=cfg.seed)

@@ -89,7 +89,7 @@ def sweep_from_args(args, load_spec):
         dataset_info(sweep.dataset)
     except KeyError:
         raise ConfigError(f"unknown dataset {sweep.dataset!r}", field="dataset") from None
-    network_cost(sweep.base, sweep.dataset)  # the base network must fit the data (SpecError otherwise)
+    network_cost(sweep.base, sweep.dataset, sweep.train)  # the base network must fit the data (SpecError otherwise)
     return sweep
 
 

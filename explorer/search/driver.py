@@ -174,7 +174,7 @@ class SweepDriver:
         try:
             spec, config = apply(self.sweep.base, self.sweep.train, {**point, "epochs": epochs})
             spec = replace(spec, name=f"{self.sweep.base.name}-sweep-t{offset + trial.number}")
-            params, macs = network_cost(spec, self.sweep.dataset)
+            params, macs = network_cost(spec, self.sweep.dataset, config)
         except UserError as e:
             self._fail(study, trial, f"this point gives no valid network: {e}")
             return None
@@ -302,16 +302,20 @@ def _asked(study) -> int:
     return sum(t.state.name != "WAITING" for t in study.get_trials(deepcopy=False))
 
 
-def network_cost(spec, dataset: str) -> tuple[int, int]:
-    """Params and MACs of the network as it will train on `dataset` (input and classes adapted);
-    a SpecError when the shapes do not fit."""
+def network_cost(spec, dataset: str, config=None) -> tuple[int, int]:
+    """Params and MACs of the network as it will train on `dataset` (input and classes adapted, at
+    the image size `config`, a TrainConfig, asks for: automatic when None); a SpecError when the
+    shapes do not fit."""
     from explorer.core.analysis import analyze
     from explorer.data import dataset_info
     from explorer.training.adapt import adapt_spec
 
     info = dataset_info(dataset)
     if info.num_classes:
-        spec = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes).spec
+        side = config.image_size if config is not None else 0
+        spec = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes,
+                          size=(side, side) if side else None,
+                          from_weights=bool(config is not None and config.init_from)).spec
     totals = analyze(spec).totals
     return int(totals.params), int(totals.macs)
 

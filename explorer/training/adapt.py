@@ -1,6 +1,18 @@
-"""Fit a network spec to a dataset before training: input channels and classes follow the data;
-the image size follows the data when the network works at that size, otherwise the images are
-padded (a few pixels, as LeNet-5's 32x32 MNIST) or resized to the network's size."""
+"""Fit a network spec to a dataset before training: input channels and classes follow the data,
+and the image size is chosen here (the one owner of that rule).
+
+The image size, for a dataset of h x w images and a network whose spec input is H x W:
+  1. an explicit size (TrainConfig.image_size, or a run's own trained size when it is reloaded):
+     that size, if the network works at it (SpecError naming the sizes it works at otherwise);
+  2. automatic: the dataset's h x w when the network works at it; otherwise
+     - starting from weights (transfer learning): the network's own H x W, the size the weights
+       were learned at;
+     - otherwise the smallest square size from max(h, w) up to max(H, W) at which the network works
+       (VGG-16 on 28x28 MNIST trains at 32x32, not 224x224: 49x fewer MACs per image), and the
+       network's own size when there is none.
+Images are brought to the size by zero padding when it is at most 8 pixels larger, evenly on
+each side (LeNet-5's 32x32 MNIST; automatic sizing takes one pixel more when that makes padding
+possible), else by bilinear resizing."""
 
 from __future__ import annotations
 
@@ -8,6 +20,8 @@ from dataclasses import dataclass
 
 from explorer.core.shapes import infer_shapes
 from explorer.core.spec import NetworkSpec, SpecError
+
+PAD_MAX = 8        # pixels: a size at most this much larger (by an even amount) is reached by zero padding
 
 
 @dataclass(frozen=True)
@@ -18,7 +32,59 @@ class Adapted:
     notices: tuple[str, ...]
 
 
-def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_classes: int) -> Adapted:
+def _works(spec: NetworkSpec, channels: int, size: tuple[int, int], num_classes: int) -> bool:
+    """The spec, at channels x size, ends with num_classes values (shape inference only, ~0.1 ms)."""
+    try:
+        return infer_shapes(spec.with_input((channels, *size))).output_shape == (num_classes,)
+    except SpecError:
+        return False
+
+
+def _pads(small: tuple[int, int], big: tuple[int, int]) -> bool:
+    return all(0 <= b - s <= PAD_MAX and (b - s) % 2 == 0 for s, b in zip(small, big)) and small != big
+
+
+def smallest_size(spec: NetworkSpec, channels: int, height: int, width: int, num_classes: int
+                  ) -> tuple[int, int] | None:
+    """The smallest square size from max(h, w) up to the spec's own that the network works at,
+    one pixel more when that lets zero padding reach it; None when there is none."""
+    _, h, w = spec.input
+    low = max(height, width)
+    for side in range(low, max(h, w, low) + 1):
+        if _works(spec, channels, (side, side), num_classes):
+            if not _pads((height, width), (side, side)) and _pads((height, width), (side + 1, side + 1)) \
+                    and _works(spec, channels, (side + 1, side + 1), num_classes):
+                side += 1
+            return side, side
+    return None
+
+
+def _choose(spec: NetworkSpec, channels: int, height: int, width: int, num_classes: int,
+            size: tuple[int, int] | None, from_weights: bool) -> tuple[tuple[int, int], str]:
+    """(size, why): the image size by the module's rule, and a clause saying why it was chosen."""
+    _, h, w = spec.input
+    if size is not None:
+        if not _works(spec, channels, size, num_classes):
+            good = smallest_size(spec, channels, 1, 1, num_classes)
+            hint = f"; the smallest size it works at is {good[0]}x{good[1]}" if good else ""
+            raise SpecError(f"the network does not work at {size[0]}x{size[1]} images{hint}: choose another "
+                            f"image size (0 = automatic)", field="image_size")
+        return size, "the image size asked for"
+    if _works(spec, channels, (height, width), num_classes):
+        return (height, width), ""
+    if from_weights:
+        return (h, w), "the network's own size, at which its starting weights were learned"
+    small = smallest_size(spec, channels, height, width, num_classes)
+    if small is None or small == (h, w):
+        return (h, w), "the network needs that size"
+    return small, f"the smallest size the network works at; its own is {h}x{w}"
+
+
+def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_classes: int,
+               size: tuple[int, int] | None = None, from_weights: bool = False) -> Adapted:
+    """The spec fitted to a dataset of channels x height x width images in num_classes classes.
+    size: an explicit (H, W) to train at (None: automatic); from_weights: the run starts from
+    loaded weights (automatic sizing then keeps the network's own size)."""
     notices = []
     if len(spec.input) != 3:
         raise SpecError(f"this network takes a flat vector of {spec.input[0]} features; image datasets need "
@@ -30,30 +96,23 @@ def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_cl
     if spec.num_classes != num_classes:
         notices.append(f"classes follow the dataset: {spec.num_classes} -> {num_classes}")
         spec = spec.with_num_classes(num_classes)
+    chosen, why = _choose(spec, channels, height, width, num_classes, size, from_weights)
+    spec = spec.with_input((channels, *chosen))
     resize = "none"
-    size = (height, width)
-    candidate = spec.with_input((channels, height, width))
-    try:
-        plan = infer_shapes(candidate)
-        fits = plan.output_shape == (num_classes,)
-    except SpecError:
-        fits = False
-    if fits:
-        if (h, w) != (height, width):
+    shown = f"{chosen[0]}x{chosen[1]}"
+    if chosen == (height, width):
+        if (h, w) != chosen:
             notices.append(f"the network runs at the dataset's {height}x{width} instead of {h}x{w}")
-        spec = candidate
+    elif _pads((height, width), chosen):
+        resize = "pad"
+        notices.append(f"images are zero-padded from {height}x{width} to {shown} "
+                       f"({why or 'as LeNet-5 padded MNIST'})")
     else:
-        spec = spec.with_input((channels, h, w))
-        size = (h, w)
-        if 0 < h - height <= 8 and 0 < w - width <= 8 and (h - height) % 2 == 0 and (w - width) % 2 == 0:
-            resize = "pad"
-            notices.append(f"images are zero-padded from {height}x{width} to {h}x{w} (as LeNet-5 padded MNIST)")
-        elif (h, w) != (height, width):
-            resize = "resize"
-            notices.append(f"images are resized from {height}x{width} to {h}x{w} (the network needs that size)")
+        resize = "resize"
+        notices.append(f"images are resized from {height}x{width} to {shown} ({why})")
     plan = infer_shapes(spec)
     if plan.output_shape != (num_classes,):
         shape = "x".join(map(str, plan.output_shape))
         raise SpecError(f"the network ends with {shape} values but the dataset has {num_classes} classes; end "
                         f"it with gap (or flatten) and linear with out_features {num_classes}", field="blocks")
-    return Adapted(spec=spec, image_size=size, resize=resize, notices=tuple(notices))
+    return Adapted(spec=spec, image_size=chosen, resize=resize, notices=tuple(notices))

@@ -117,7 +117,8 @@ def load_run_data(run_dir: Path) -> RunData:
     spec, cfg = load_run_spec_config(run_dir)
     dataset = load_run_dataset(cfg, download=False)
     info = dataset.info
-    adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes)
+    # the run's spec.json is the fitted spec: its input is the size the run trained at
+    adapted = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes, size=tuple(spec.input[1:]))
     x_val, y_val, masks = validation_images(dataset, adapted, cfg.overfit)
     mean, std = channel_tensors(dataset)
     return RunData(x_val=x_val, y_val=y_val, masks_val=masks, mean=mean, std=std,

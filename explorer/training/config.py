@@ -60,6 +60,7 @@ OPTIMIZER_LABELS: dict[str, str] = {o.name: o.label for o in OPTIMIZER_TABLE}
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1                 # torch.manual_seed takes at most a 64-bit value
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024  # pixels: TrainConfig.image_size when not 0 (automatic)
 FREEZE_MODES = ("none", "features")  # besides a block number "N" (transfer.py)
 
 
@@ -80,6 +81,9 @@ class TrainConfig:
     label_smoothing: float = 0.0      # cross-entropy target smoothing (0 = one-hot)
     crop_padding: int = 0             # random crop after zero padding by this many pixels (CIFAR: 4)
     flip: bool = False                # random horizontal flips (not for digits!)
+    image_size: int = 0               # side (px) of the square images the network trains on; 0: automatic
+                                      # (explorer.training.adapt: the dataset's size, else the smallest the
+                                      # network works at; the network's own when starting from weights)
     val_fraction: float = 0.2         # share of the data held out (built-in sets)
     seed: int = 0                     # seeds data split, init, shuffling, augmentation
     device: str = "auto"              # auto (cuda if available), cpu, cuda
@@ -123,6 +127,9 @@ class TrainConfig:
             bad("weight_decay", f"must be in [0, 1], got {self.weight_decay}")
         if not 0 <= self.label_smoothing < 1:
             bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        if not (self.image_size == 0 or MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE):
+            bad("image_size", f"must be 0 (automatic) or from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels, "
+                              f"got {self.image_size}")
         if not 0 <= self.crop_padding <= 16:
             bad("crop_padding", f"must be from 0 to 16 pixels, got {self.crop_padding}")
         if not 0 < self.val_fraction < 1:

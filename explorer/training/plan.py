@@ -177,7 +177,9 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
                                                 "of images per class): set the data root"))
         classes = spec.num_classes
     try:
-        adapted = adapt_spec(spec, dataset.channels, dataset.height, dataset.width, classes)
+        size = (config.image_size, config.image_size) if config.image_size else None
+        adapted = adapt_spec(spec, dataset.channels, dataset.height, dataset.width, classes, size=size,
+                             from_weights=bool(config.init_from))
     except UserError as e:
         return blocked("network", e)
     plan = RunPlan(**{**plan.__dict__, "adapted": adapted, "notices": adapted.notices})
