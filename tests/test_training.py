@@ -132,7 +132,7 @@ def test_adapt_spec_image_size_rule():
     assert dense.image_size == (30, 30) and dense.resize == "pad"      # works from 29; 30 pads evenly
     asked = adapt_spec(explorer.load_preset("vgg11"), 1, 28, 28, 10, size=(64, 64))
     assert asked.image_size == (64, 64) and asked.resize == "resize" and "asked for" in asked.notices[-1]
-    with pytest.raises(SpecError, match="does not work at 16x16.*smallest size it works at is 32x32"):
+    with pytest.raises(ConfigError, match="does not work at 16x16.*smallest size it works at is 32x32"):
         adapt_spec(explorer.load_preset("vgg11"), 1, 28, 28, 10, size=(16, 16))
     with pytest.raises(ConfigError, match="image_size"):
         TrainConfig(image_size=2).validate()
@@ -148,7 +148,7 @@ def test_plan_follows_image_size(tmp_path):
     assert auto.spec.input == (1, 32, 32) and big.spec.input == (1, 64, 64)
     assert big.macs > 2 * auto.macs        # 4x the pixels; the 7x7-pooled classifier costs the same
     bad = plan_run(vgg, TrainConfig(dataset="digits", device="cpu", image_size=20), check_transfer=False)
-    assert not bad.ok and "20x20" in str(bad.error)
+    assert not bad.ok and bad.blocked_at == "settings" and "20x20" in str(bad.error)
 
 
 def test_cli_train_and_runs(tmp_path, capsys):

@@ -3,7 +3,7 @@ and the image size is chosen here (the one owner of that rule).
 
 The image size, for a dataset of h x w images and a network whose spec input is H x W:
   1. an explicit size (TrainConfig.image_size, or a run's own trained size when it is reloaded):
-     that size, if the network works at it (SpecError naming the sizes it works at otherwise);
+     that size, if the network works at it (ConfigError naming the smallest it works at otherwise);
   2. automatic: the dataset's h x w when the network works at it; otherwise
      - starting from weights (transfer learning): the network's own H x W, the size the weights
        were learned at;
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from explorer.core.shapes import infer_shapes
 from explorer.core.spec import NetworkSpec, SpecError
+from explorer.errors import ConfigError
 
 PAD_MAX = 8        # pixels: a size at most this much larger (by an even amount) is reached by zero padding
 
@@ -67,8 +68,8 @@ def _choose(spec: NetworkSpec, channels: int, height: int, width: int, num_class
         if not _works(spec, channels, size, num_classes):
             good = smallest_size(spec, channels, 1, 1, num_classes)
             hint = f"; the smallest size it works at is {good[0]}x{good[1]}" if good else ""
-            raise SpecError(f"the network does not work at {size[0]}x{size[1]} images{hint}: choose another "
-                            f"image size (0 = automatic)", field="image_size")
+            raise ConfigError(f"the network does not work at {size[0]}x{size[1]} images{hint}; set the image "
+                              f"size to 0 (automatic) or to a size it works at", field="image_size")
         return size, "the image size asked for"
     if _works(spec, channels, (height, width), num_classes):
         return (height, width), ""

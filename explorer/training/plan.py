@@ -180,6 +180,8 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
         size = (config.image_size, config.image_size) if config.image_size else None
         adapted = adapt_spec(spec, dataset.channels, dataset.height, dataset.width, classes, size=size,
                              from_weights=bool(config.init_from))
+    except ConfigError as e:  # an image size the network does not work at: a training setting to change
+        return blocked("settings", e)
     except UserError as e:
         return blocked("network", e)
     plan = RunPlan(**{**plan.__dict__, "adapted": adapted, "notices": adapted.notices})
