@@ -8,6 +8,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from explorer.core.presets import load_preset
 from explorer.search import recipe_search as rs
@@ -203,7 +204,8 @@ def test_search_pair_runs_the_sweep_and_records_its_best_trial(tmp_path, capsys)
     (["--pairs", "foo"], "is not PRESET/DATASET"), (["--pairs", "../../etc/passwd/digits"], "is not PRESET/DATASET"),
     (["--pairs", "lenet5/cifar10"], "offline dataset"), (["--pairs", ","], "at least one"),
     (["--budget-seconds", "nan"], "positive number"), (["--budget-seconds", "-5"], "positive number"),
-    (["--stop-at", "12:60"], "HH:MM"), (["--stop-at", "x" * 5000], "HH:MM")])
+    (["--stop-at", "12:60"], "HH:MM"), (["--stop-at", "x" * 5000], "HH:MM"), (["--device", "tpu"], "invalid choice"),
+    *([(["--device", "cuda"], "no CUDA GPU")] if not torch.cuda.is_available() else [])])
 def test_bad_flags_exit_2_with_a_message_before_anything_runs(argv, says, capsys):
     with pytest.raises(SystemExit) as stop:
         rs.main([*argv, "--plan"])
@@ -226,3 +228,29 @@ def test_a_sweep_that_fails_leaves_the_committed_sweep_file_and_recipe_as_they_w
     with pytest.raises(OSError):
         rs.search_pair("twoconv", "digits", tiny, recipes_file=path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_measured_epoch_time_sizes_the_sweep_instead_of_the_model():
+    cost = rs.pair_cost("resnet_cifar", "digits")
+    modelled = rs.size_sweep(cost, 128, 10)
+    fast = rs.size_sweep(cost, 128, 10, per_epoch=0.5)
+    assert fast.epoch_seconds == 0.5 and fast.epoch_seconds != modelled.epoch_seconds
+    assert fast.epochs == 8 and fast.skip is None          # a fast epoch: the most epochs the settings allow
+    slow = rs.size_sweep(cost, 128, 10, per_epoch=1000.0)
+    assert slow.skip and "1,000 s per epoch" in slow.skip
+
+
+def test_an_epoch_is_timed_by_a_real_two_epoch_run():
+    """On the CPU here (the search times epochs this way on a GPU): twoconv on the 8x8 digits."""
+    seconds = rs.measured_epoch_seconds("twoconv", "digits", "cpu")
+    assert 0 < seconds < 60
+
+
+def test_the_entry_names_the_gpu_its_trials_trained_on():
+    sweep = rs.recipe_sweep(load_preset("resnet_cifar"), SMALL_BN_SHAPES, sizing(), device="cuda")
+    assert sweep.train.device == "cuda"
+    report = {"best": 0, "trials": [{"number": 0, "state": "complete", "best_val_acc": 0.9, "params": 100,
+                                     "seconds": 12.0, "values": {}, "run_status": "completed"}]}
+    window = rs.Window(**{**WINDOW.__dict__, "gpu": "NVIDIA H200"})
+    entry = rs.recipe_entry("resnet_cifar", "shapes", sweep, report, "x.sweep.json", "the start", window, "cmd")
+    assert "on one NVIDIA H200 GPU (host: 2 CPU cores)" in entry["measured"]["note"]

@@ -1,6 +1,7 @@
 """Recipe search: find a preset's training recipe on a dataset with a short sweep, and record it.
 
-Owns: the CPU cost model that estimates a pair's epoch time from its MACs, the skip rule (a pair
+Owns: the CPU cost model that estimates a pair's epoch time from its MACs (on a GPU the epoch is
+timed instead: measured_epoch_seconds), the skip rule (a pair
 whose shortest useful sweep exceeds the budget is not searched), the recipe sweep of a pair
 (PRESET-DATASET-recipe.sweep.json beside recipes.json: the pair's current recipe, usually its
 family default, as the start point and trial 0; a small space around it: lr log-uniform, batch,
@@ -10,7 +11,7 @@ temporary runs folder), and turning its report into a searched entry of recipes.
 (explorer.search.recipes owns the file and writes it).
 
     python -m explorer.search.recipe_search [--pairs PRESET/DATASET,...] [--redo]
-            [--budget-seconds S] [--plan] [--stop-at HH:MM] [--runs-dir DIR]
+            [--budget-seconds S] [--plan] [--stop-at HH:MM] [--runs-dir DIR] [--device cpu|cuda]
 
 Without --pairs: every preset on every offline dataset that has no searched recipe yet (--redo:
 those too), cheapest first. --plan prints the estimates and sizes and runs nothing.
@@ -115,10 +116,11 @@ def epoch_seconds(cost: PairCost, batch_size: int, model: CostModel = CostModel(
 
 
 def size_sweep(cost: PairCost, batch_size: int, family_epochs: int, settings: SearchSettings = SearchSettings(),
-               model: CostModel = CostModel()) -> Sizing:
+               model: CostModel = CostModel(), per_epoch: float | None = None) -> Sizing:
     """Epochs, trials and seconds of the pair's sweep; skip (with the reason) when even min_trials
-    trials of min_epochs each would take longer than the budget."""
-    per_epoch = epoch_seconds(cost, batch_size, model)
+    trials of min_epochs each would take longer than the budget. per_epoch: a measured epoch time
+    (s) to size by instead of the cost model's estimate."""
+    per_epoch = epoch_seconds(cost, batch_size, model) if per_epoch is None else per_epoch
     overhead = model.run_seconds + model.process_seconds
     budget = settings.budget_seconds
     shortest = settings.min_trials * (settings.min_epochs * per_epoch + overhead)
@@ -153,10 +155,11 @@ def space_around(start: TrainConfig) -> tuple[tuple[Dim, ...], dict]:
     return space, point
 
 
-def recipe_sweep(base, start: TrainConfig, sizing: Sizing, seed: int = 0) -> SweepFile:
-    """The pair's sweep: base is the preset's spec, start the pair's current recipe (with its dataset)."""
+def recipe_sweep(base, start: TrainConfig, sizing: Sizing, seed: int = 0, device: str = "cpu") -> SweepFile:
+    """The pair's sweep: base is the preset's spec, start the pair's current recipe (with its dataset);
+    its trials train on `device` ("cpu" or "cuda")."""
     space, point = space_around(start)
-    train = start.with_changes(epochs=sizing.epochs, device="cpu", seed=seed)
+    train = start.with_changes(epochs=sizing.epochs, device=device, seed=seed)
     return SweepFile(base=base, dataset=start.dataset, train=train, space=space, objective="accuracy",
                      sampler="tpe", pruner="halving", seed=seed,
                      budget=Budget(trials=sizing.trials, seconds=sizing.seconds, max_epochs=sizing.epochs),
@@ -179,6 +182,7 @@ class Window:
     load_end: float
     cpus: int                          # os.cpu_count()
     niceness: int = 0                  # the sweep's nice value (0: not lowered)
+    gpu: str | None = None             # the GPU the trials trained on (its name); None: the CPU
 
 
 def _time_and_load() -> tuple[float, float]:
@@ -216,7 +220,8 @@ def recipe_entry(preset: str, dataset: str, sweep: SweepFile, report: dict, swee
               f"{counts['complete']} complete, {counts['pruned']} pruned{diverged}{failed}), "
               f"best trial {best['number']}; its start point, {start_label}, {reached}{_all_tied(report['trials'])}")
     nice = f", niceness {window.niceness}" if window.niceness else ""
-    note = (f"train_seconds: {TRAIN_NOTE} on {window.cpus} shared CPU cores{nice}, load average "
+    where = f"one {window.gpu} GPU (host: {window.cpus} CPU cores)" if window.gpu else f"{window.cpus} shared CPU cores"
+    note = (f"train_seconds: {TRAIN_NOTE} on {where}{nice}, load average "
             f"{window.load_start:.2f} at the sweep's start and {window.load_end:.2f} at its end "
             f"({_utc(window.started)}-{_utc(window.ended)} UTC); command: {command}")
     measured = {"best_val_acc": round(float(best["best_val_acc"]), 4), "epochs": int(epochs),
@@ -274,7 +279,7 @@ def _print_event(pair: str, event: dict) -> None:
 
 
 def search_pair(preset: str, dataset: str, sizing: Sizing, runs_dir: Path | None = None,
-                recipes_file: Path | None = None) -> dict | None:
+                recipes_file: Path | None = None, device: str = "cpu") -> dict | None:
     """Run the pair's sweep and record the best trial as the pair's recipe, with the sweep file beside
     the recipes file; the entry, or None when no trial completed. The committed sweep file (the
     one that found the current recipe) is replaced only together with its entry: a sweep that
@@ -287,13 +292,13 @@ def search_pair(preset: str, dataset: str, sizing: Sizing, runs_dir: Path | None
     recipes_file = Path(recipes_file or recipes.RECIPES_FILE)
     name, pair = sweep_file_name(preset, dataset), f"{preset}/{dataset}"
     path = recipes_file.parent / name
-    sweep = recipe_sweep(load_preset(preset), recipes.recipe_config(preset, dataset), sizing)
+    sweep = recipe_sweep(load_preset(preset), recipes.recipe_config(preset, dataset), sizing, device=device)
     start_label = _start_label(preset, dataset)
     started, load_start = _time_and_load()
     with tempfile.TemporaryDirectory(prefix="recipe-search-") as tmp:
         report = run_sweep(sweep, Path(runs_dir or tmp), on_event=lambda e: _print_event(pair, e))
     ended, load_end = _time_and_load()
-    window = Window(started, ended, load_start, load_end, os.cpu_count() or 1, os.nice(0))
+    window = Window(started, ended, load_start, load_end, os.cpu_count() or 1, os.nice(0), _gpu_name(device))
     entry = recipe_entry(preset, dataset, sweep, report, name, start_label, window, _command(path))
     if entry is None:
         print(f"{pair}: no trial completed in {ended - started:.0f} s; nothing recorded", flush=True)
@@ -305,6 +310,35 @@ def search_pair(preset: str, dataset: str, sizing: Sizing, runs_dir: Path | None
           f"trial trained {m['epochs']} epochs in {m['train_seconds']:.1f} s (estimated "
           f"{m['epochs'] * sizing.epoch_seconds + CostModel().run_seconds:.1f} s)", flush=True)
     return entry
+
+
+def _gpu_name(device: str) -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name() if device == "cuda" else None
+
+
+def measured_epoch_seconds(preset: str, dataset: str, device: str) -> float:
+    """Seconds of one epoch of the pair's start point on `device`, measured rather than modelled
+    (the cost model describes this machine's CPU, not a GPU): a real two-epoch run in a temporary
+    folder, timed from its first epoch's end to its second's (the first pays for warm-up: CUDA's
+    lazy start, cuDNN's autotuning). The learning rate is cut to 1e-4, constant, so that no start
+    point diverges before it is timed; the operations, and so the time, are the same."""
+    from explorer.core.presets import load_preset
+    from explorer.errors import RunError
+    from explorer.search.recipes import recipe_config
+    from explorer.training.loop import train
+    from explorer.training.runs import read_metrics
+
+    config = recipe_config(preset, dataset).with_changes(epochs=2, device=device, lr=1e-4, schedule="constant",
+                                                         max_seconds=None)
+    with tempfile.TemporaryDirectory(prefix="recipe-timing-") as tmp:
+        summary = train(load_preset(preset), config, Path(tmp) / "run")
+        ends = [e["time"] for e in read_metrics(Path(tmp) / "run")[0] if e["event"] == "epoch"]
+    if len(ends) < 2:
+        raise RunError(f"could not time {preset}/{dataset} on {device}: its timing run {summary['status']} "
+                       f"({str(summary.get('message') or 'no message')[:200]})")
+    return ends[1] - ends[0]
 
 
 def _command(path: Path) -> str:
@@ -362,13 +396,14 @@ def candidate_pairs(pairs: list[tuple[str, str]] | None, redo: bool) -> list[tup
             if d.offline and (redo or (p, d.name) not in searched)]
 
 
-def _sized(pair: tuple[str, str], settings: SearchSettings) -> tuple[PairCost, Sizing]:
+def _sized(pair: tuple[str, str], settings: SearchSettings, device: str = "cpu") -> tuple[PairCost, Sizing]:
     from explorer.search.recipes import recipe_config, recipe_values
 
     start = recipe_config(*pair)
     cost = pair_cost(*pair)
     family_epochs = int(recipe_values(*pair).get("epochs", start.epochs))
-    return cost, size_sweep(cost, start.batch_size, family_epochs, settings)
+    measured = measured_epoch_seconds(*pair, device) if device != "cpu" else None
+    return cost, size_sweep(cost, start.batch_size, family_epochs, settings, per_epoch=measured)
 
 
 def _describe(cost: PairCost, sizing: Sizing) -> str:
@@ -389,10 +424,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redo", action="store_true", help="without --pairs: searched pairs too")
     parser.add_argument("--budget-seconds", type=_budget, default=SearchSettings.budget_seconds,
                         help="wall time per pair (default %(default)s s); pairs estimated over it are skipped")
-    parser.add_argument("--plan", action="store_true", help="print estimates and sizes; run nothing")
+    parser.add_argument("--plan", action="store_true",
+                        help="print estimates and sizes and run no sweep (on cuda the timing runs still run)")
     parser.add_argument("--stop-at", type=_clock, metavar="HH:MM", help="start no sweep at or after this UTC time")
     parser.add_argument("--runs-dir", help="keep the trials' runs here (default: a temporary folder)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the trials train (default cpu); on cuda each pair's epoch is timed by a "
+                             "two-epoch run instead of estimated")
     args = parser.parse_args(argv)  # bad input exits 2 here, before anything runs
+    if args.device == "cuda" and not _cuda():
+        parser.error("--device cuda: no CUDA GPU is visible to PyTorch here; leave out --device to search on the CPU")
     try:
         return _search(args, SearchSettings(budget_seconds=args.budget_seconds))
     except UserError as e:  # one line, never a traceback
@@ -404,8 +445,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _search(args: argparse.Namespace, settings: SearchSettings) -> int:
-    sized = sorted((_sized(p, settings) for p in candidate_pairs(args.pairs, args.redo)),
+    sized = sorted((_sized(p, settings, args.device) for p in candidate_pairs(args.pairs, args.redo)),
                    key=lambda cs: cs[1].shortest_sweep_seconds)
     for cost, sizing in sized:
         if sizing.skip:
@@ -417,7 +464,7 @@ def _search(args: argparse.Namespace, settings: SearchSettings) -> int:
         if _past(args.stop_at):
             print(f"stop: it is past {args.stop_at} UTC", flush=True)
             break
-        search_pair(cost.preset, cost.dataset, sizing, args.runs_dir)
+        search_pair(cost.preset, cost.dataset, sizing, args.runs_dir, device=args.device)
     return 0
 
 
