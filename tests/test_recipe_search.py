@@ -254,3 +254,4 @@ def test_the_entry_names_the_gpu_its_trials_trained_on():
     window = rs.Window(**{**WINDOW.__dict__, "gpu": "NVIDIA H200"})
     entry = rs.recipe_entry("resnet_cifar", "shapes", sweep, report, "x.sweep.json", "the start", window, "cmd")
     assert "on one NVIDIA H200 GPU (host: 2 CPU cores)" in entry["measured"]["note"]
+

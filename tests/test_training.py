@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import explorer
 from explorer.errors import ConfigError
@@ -376,3 +377,15 @@ def test_reloaded_run_sees_the_size_it_trained_at(tmp_path):
     assert tuple(data.x_val.shape[1:]) == (1, 40, 40)
     write_json_atomic(tmp_path / "spec.json", spec.with_input((1, 8, 8)).to_dict())
     assert tuple(load_run_data(tmp_path).x_val.shape[1:]) == (1, 8, 8)
+
+
+def test_the_gpu_memory_bench_says_it_needs_a_gpu_here(capsys):
+    """bench/gpu_memory.py measures on CUDA only; without a GPU it exits 2 with one line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_memory", Path(__file__).resolve().parents[1] / "bench" / "gpu_memory.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the bench would measure")
+    assert bench.main([]) == 2 and "needs a CUDA GPU" in capsys.readouterr().err
