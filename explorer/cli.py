@@ -106,6 +106,7 @@ def _analyze_parser(sub) -> None:
 
 def _train_parser(sub) -> None:
     from explorer.training.config import DEVICES, OPTIMIZERS, SCHEDULES
+    from explorer.training.initialise import INIT_NAMES
 
     p = sub.add_parser("train", help="train a network on a dataset and write a run directory",
                        description="Train in this process and write RUN/{spec,config,summary}.json, "
@@ -127,6 +128,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--label-smoothing", type=float, metavar="X")
     p.add_argument("--crop-padding", type=int, metavar="P", help="random crop after padding P pixels")
     p.add_argument("--flip", action="store_true", default=None, help="random horizontal flips")
+    p.add_argument("--init", choices=INIT_NAMES,
+                   help="weight initialisation: default (PyTorch's), he (Kaiming normal) or xavier (Glorot "
+                        "uniform); loaded weights (--init-from) replace it where they fit")
     p.add_argument("--image-size", type=int, metavar="PX",
                    help="train at PX x PX images (default 0: automatic, the dataset's size or else the smallest "
                         "the network works at; with --init-from the network's own)")
@@ -272,7 +276,7 @@ def _cmd_export(args) -> int:
 
 
 _TRAIN_FLAGS = ("dataset", "data_root", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                "schedule", "label_smoothing", "crop_padding", "flip", "image_size", "overfit", "device", "seed", "max_seconds",
+                "schedule", "label_smoothing", "crop_padding", "flip", "init", "image_size", "overfit", "device", "seed", "max_seconds",
                 "init_from", "freeze", "pretrained_lr_scale", "freeze_bn", "train_per_class")  # [transfer] last 5
 
 

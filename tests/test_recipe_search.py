@@ -122,7 +122,8 @@ def test_the_entry_holds_the_best_trials_settings_and_what_the_start_point_reach
     entry = entry_for(report())
     assert entry["train"] == {"epochs": 4, "batch_size": 64, "lr": 0.2, "optimizer": "sgd", "momentum": 0.9,
                               "weight_decay": 1e-4, "schedule": "onecycle", "label_smoothing": 0.1,
-                              "crop_padding": 2, "flip": True, "nesterov": False, "step_epochs": 0, "gamma": 0.1}
+                              "crop_padding": 2, "flip": True, "nesterov": False, "step_epochs": 0, "gamma": 0.1,
+                              "init": "default"}
     assert entry["sweep"] == "resnet_cifar-shapes-recipe.sweep.json"
     assert entry["source"] == ("sweep resnet_cifar-shapes-recipe.sweep.json on 2026-11-18: 3 trials (tpe, "
                                "successive halving from epoch 2; 2 complete, 1 pruned), best trial 1; its start "

@@ -389,3 +389,70 @@ def test_the_gpu_memory_bench_says_it_needs_a_gpu_here(capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is here: the bench would measure")
     assert bench.main([]) == 2 and "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_init_schemes_set_the_variances_they_name():
+    """He: conv weights N(0, 2 / fan_out), linear N(0, 0.01^2), biases 0; Xavier: variance
+    2 / (fan_in + fan_out); batch norm untouched; default leaves the build as it was; the seed
+    makes each repeatable."""
+    from torch import nn
+    from explorer.core.build import build
+    from explorer.training.initialise import INIT_NAMES, apply_init
+    from explorer.training.config import INIT_NAMES as CONFIG_INITS
+
+    assert CONFIG_INITS == INIT_NAMES == ("default", "he", "xavier")
+    spec = NetworkSpec.from_dict({"name": "t", "input": [64, 16, 16], "num_classes": 10, "blocks": [
+        {"type": "conv", "out_channels": 128, "kernel": 3, "padding": 1}, {"type": "batchnorm"}, {"type": "relu"},
+        {"type": "gap"}, {"type": "linear", "out_features": 10}]})
+
+    def made(init: str, seed: int = 0):
+        torch.manual_seed(seed)
+        return apply_init(build(spec), init)
+
+    conv, lin = (lambda m: next(x for x in m.modules() if isinstance(x, nn.Conv2d)),
+                 lambda m: next(x for x in m.modules() if isinstance(x, nn.Linear)))
+    he, xavier, default = made("he"), made("xavier"), made("default")
+    fan_in, fan_out = 64 * 9, 128 * 9
+    assert conv(he).weight.var().item() == pytest.approx(2 / fan_out, rel=0.05)
+    assert lin(he).weight.std().item() == pytest.approx(0.01, rel=0.1) and not conv(he).bias.any()
+    assert conv(xavier).weight.var().item() == pytest.approx(2 / (fan_in + fan_out), rel=0.05)
+    assert conv(default).weight.var().item() == pytest.approx(1 / (3 * fan_in), rel=0.05)  # Kaiming uniform, a=sqrt(5)
+    torch.manual_seed(0)
+    assert torch.equal(conv(default).weight, conv(build(spec)).weight)
+    assert torch.equal(conv(made("he")).weight, conv(he).weight) and not torch.equal(conv(made("he", 1)).weight,
+                                                                                        conv(he).weight)
+    bn = next(x for x in he.modules() if isinstance(x, nn.BatchNorm2d))
+    assert bool((bn.weight == 1).all()) and not bn.bias.any()
+    with pytest.raises(ConfigError, match="init"):
+        TrainConfig(init="lecun").validate()
+
+
+def test_the_loop_starts_from_the_configs_init(tmp_path):
+    """A run with lr 1e-7 ends where it started: LeNet-5's last linear layer holds He's N(0, 0.01^2)
+    weights, not PyTorch's default (uniform, std 1/sqrt(3 x 84) = 0.063)."""
+    from safetensors.torch import load_file
+
+    stds = {}
+    for init in ("default", "he"):
+        cfg = TrainConfig(dataset="digits", epochs=1, device="cpu", lr=1e-7, init=init, overfit=20)
+        assert train(explorer.load_preset("lenet5"), cfg, tmp_path / init)["status"] == "completed"
+        weights = load_file(tmp_path / init / "checkpoint.safetensors")
+        last = [k for k, v in weights.items() if v.dim() == 2][-1]       # the classifier (10 x 84)
+        stds[init] = weights[last].std().item()
+    assert stds["he"] == pytest.approx(0.01, rel=0.25) and stds["default"] == pytest.approx(84 ** -0.5 / 3 ** 0.5,
+                                                                                             rel=0.25)
+
+
+@pytest.mark.slow
+def test_the_plain_imagenet_family_default_trains_where_pytorchs_init_stays_at_chance(tmp_path):
+    """SqueezeNet 1.0 (no batch norm) on the 8x8 digits, 5 epochs of the imagenet-plain family
+    default (He init, Adam 3e-4; 59% here): well above chance; from PyTorch's default init: chance."""
+    from explorer.search.recipes import _book
+
+    book = _book()
+    family = {**book.dataset_defaults.get("digits", {}), **book.families["squeezenet1_0"]["train"]}
+    assert (family["init"], family["optimizer"]) == ("he", "adam")
+    cfg = TrainConfig.from_dict({**family, "dataset": "digits", "device": "cpu", "epochs": 5})
+    acc = {init: train(explorer.load_preset("squeezenet1_0"), cfg.with_changes(init=init),
+                       tmp_path / init)["best_val_acc"] for init in ("he", "default")}
+    assert acc["he"] > 0.35 and acc["default"] < 0.2, acc

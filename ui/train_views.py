@@ -44,6 +44,7 @@ from explorer.search.recipes import recipe_config
 from explorer.errors import QueueError, UserError
 from explorer.core.spec import NetworkSpec
 from explorer.training.config import MAX_IMAGE_SIZE, OPTIMIZER_LABELS, OPTIMIZERS as TRAINABLE, TrainConfig
+from explorer.training.initialise import INIT_LABELS, INIT_NAMES, INITS
 from explorer.training.plan import RunPlan, plan_run
 from explorer.training.status import (default_selection, diagnosis, parse_run_name, run_epochs,
                                       run_label, run_overfit, run_status, shown_runs)
@@ -168,7 +169,8 @@ def device_text() -> str:
 RECIPE_WORDS = {"epochs": "epochs", "batch_size": "batch size", "lr": "learning rate", "optimizer": "optimizer",
                 "momentum": "momentum", "nesterov": "Nesterov momentum", "weight_decay": "weight decay",
                 "schedule": "schedule", "step_epochs": "step period", "gamma": "step factor",
-                "label_smoothing": "label smoothing", "crop_padding": "crop padding", "flip": "flips"}
+                "label_smoothing": "label smoothing", "crop_padding": "crop padding", "flip": "flips",
+                "init": "initialisation"}
 
 
 def follow_recipe(spec: NetworkSpec) -> None:
@@ -263,6 +265,10 @@ def settings_sidebar(spec: NetworkSpec, cfg: TrainConfig) -> None:
                 index=list(OPTIMIZERS).index(cfg.optimizer), format_func=OPTIMIZERS.get)
         _widget(st.selectbox, "Learning-rate schedule", "schedule", options=list(SCHEDULES),
                 index=list(SCHEDULES).index(cfg.schedule), format_func=SCHEDULES.get)
+        _widget(st.selectbox, "Weight initialisation", "init", options=list(INIT_NAMES),
+                index=list(INIT_NAMES).index(cfg.init), format_func=INIT_LABELS.get,
+                help="How the weights start. " + " ".join(f"{i.label}: {i.what}." for i in INITS) +
+                     " Deep networks without batch norm may stay at chance from the default.")
         _widget(st.toggle, f"Overfit {OVERFIT_IMAGES} images (sanity check)", "overfit", value=cfg.overfit > 0,
                 convert=lambda on: OVERFIT_IMAGES if on else 0,
                 help=f"Train and validate on {OVERFIT_IMAGES} training images only. A working network "

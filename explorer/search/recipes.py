@@ -43,7 +43,7 @@ FAMILY_SOURCE = "family default, not searched"
 # TrainConfig fields say where and how a run goes (device, data folder, validation share, seed, time
 # limit, overfit mode, logging, transfer learning) and are the person's, whatever the recipe.
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "weight_decay", "schedule",
-                 "step_epochs", "gamma", "label_smoothing", "crop_padding", "flip")
+                 "step_epochs", "gamma", "label_smoothing", "crop_padding", "flip", "init")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable
 
 from explorer.errors import ConfigError
+from explorer.training.initialise import INIT_NAMES  # the weight initialisation schemes (that module's table)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class TrainConfig:
     label_smoothing: float = 0.0      # cross-entropy target smoothing (0 = one-hot)
     crop_padding: int = 0             # random crop after zero padding by this many pixels (CIFAR: 4)
     flip: bool = False                # random horizontal flips (not for digits!)
+    init: str = "default"             # weight initialisation: default (PyTorch's), he, xavier (explorer.training.initialise)
     image_size: int = 0               # side (px) of the square images the network trains on; 0: automatic
                                       # (explorer.training.adapt: the dataset's size, else the smallest the
                                       # network works at; the network's own when starting from weights)
@@ -113,6 +115,8 @@ class TrainConfig:
             bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             bad("schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.init not in INIT_NAMES:
+            bad("init", f"must be one of {', '.join(INIT_NAMES)}, got {str(self.init)[:40]!r}")
         if self.device not in DEVICES:
             bad("device", f"must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if not 1 <= self.epochs <= 1000:

@@ -35,6 +35,7 @@ from explorer.core.spec import NetworkSpec
 from explorer.errors import UserError
 from explorer.training import transfer
 from explorer.training.config import TrainConfig
+from explorer.training.initialise import apply_init
 from explorer.training.plan import RunPlan, plan_run, resolve_device
 from explorer.training.prepare import PreparedData, load_run_dataset, prepare_data
 from explorer.training.runs import Heartbeat, MetricsWriter, write_json_atomic
@@ -245,7 +246,7 @@ def _build(plan: RunPlan, cfg: TrainConfig, run_dir: Path, emit: Callable[..., N
     if plan.device == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
-    model = build(plan.spec).to(device)
+    model = apply_init(build(plan.spec), cfg.init).to(device)   # on the run's seed, before loaded weights
     notices = transfer.prepare(model, cfg, summary)  # trained weights to start from, what is frozen, lineage
     if plan.channels_last:
         model = model.to(memory_format=torch.channels_last)
