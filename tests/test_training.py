@@ -456,3 +456,22 @@ def test_the_plain_imagenet_family_default_trains_where_pytorchs_init_stays_at_c
     acc = {init: train(explorer.load_preset("squeezenet1_0"), cfg.with_changes(init=init),
                        tmp_path / init)["best_val_acc"] for init in ("he", "default")}
     assert acc["he"] > 0.35 and acc["default"] < 0.2, acc
+
+
+def test_a_run_that_would_not_fit_the_machines_memory_is_refused_before_it_starts(monkeypatch):
+    """The plan refuses a run whose predicted training memory is over the budget's share of the
+    device's memory, saying what it needs and what to change; the owner can raise the share."""
+    from explorer.training import plan as planning
+
+    monkeypatch.setattr(planning, "device_memory_bytes", lambda device: 8 * 2**30)   # an 8 GiB server
+    vgg = explorer.load_preset("vgg16")
+    big = planning.plan_run(vgg, TrainConfig(dataset="mnist5k", device="cpu", image_size=224))
+    assert not big.ok and big.blocked_at == "settings" and big.error.field == "batch_size"
+    assert "needs about" in str(big.error) and "80% of this machine's 8.00 GiB" in str(big.error)
+    assert "lower the batch size or the image size" in str(big.error)
+    assert planning.plan_run(vgg, TrainConfig(dataset="mnist5k", device="cpu")).ok        # 32x32: fits
+    monkeypatch.setenv("CNN_EXPLORER_MAX_TRAIN_MEMORY_PERCENT", "1000")
+    assert planning.plan_run(vgg, TrainConfig(dataset="mnist5k", device="cpu", image_size=224)).ok
+    monkeypatch.setenv("CNN_EXPLORER_MAX_TRAIN_MEMORY_PERCENT", "-3")
+    assert not planning.plan_run(vgg, TrainConfig(dataset="mnist5k", device="cpu")).ok   # a bad setting: refused
+    assert planning.device_memory_bytes("cpu") > 2**28                                   # this machine's RAM is read

@@ -62,6 +62,8 @@ class Budget:
     max_activations: int = 2_000_000_000      # block output elements per image (8 GB at float32)
     max_weight_params: int = 200_000_000      # parameters when real weights are built in the app process
     max_weight_bytes: int = 2 * 2**30         # bytes: float32 weights + one image's outputs, same case
+    max_train_memory_percent: int = 80        # % of the device's memory (RAM on the CPU, the GPU's own on
+                                              # CUDA) a run's predicted training memory may take
 
     @staticmethod
     def env_name(field_name: str) -> str:

@@ -21,6 +21,7 @@ from explorer.errors import ConfigError, DataError, SpecError, UserError
 from explorer.training.adapt import Adapted, adapt_spec
 from explorer.training.config import TrainConfig
 from explorer.training.transfer import check_init, frozen_blocks
+from explorer.units import format_bytes
 
 SLOW_ON_CPU_MACS = 50e6     # MACs per image above which a CPU run gets a warning
 # MACs per image below which a CPU run whose OpenMP threads wait passively (every run the job
@@ -106,6 +107,38 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError("device cuda was asked for but no CUDA GPU is available here; use auto or cpu",
                           field="device")
     return torch.device(name)
+
+
+def device_memory_bytes(device: str) -> int | None:
+    """Physical memory of the device a run trains on (bytes): this machine's RAM on the CPU, GPU 0's
+    own memory on CUDA; None when it cannot be read."""
+    try:
+        if device == "cuda":
+            import torch
+
+            return int(torch.cuda.get_device_properties(0).total_memory)
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError, RuntimeError, AssertionError):
+        return None
+
+
+def check_memory_fits(memory: int, config: TrainConfig, device: str, size: tuple[int, int]) -> None:
+    """ConfigError when a run's predicted training memory (bytes) is over the budget's share of its
+    device's memory (CNN_EXPLORER_MAX_TRAIN_MEMORY_PERCENT, default 80): on a shared server one
+    visitor's run must not make the machine swap or kill the others' (the CLI is held to it too)."""
+    from explorer.core.budget import Budget, current
+
+    total = device_memory_bytes(device)
+    percent = current().max_train_memory_percent
+    if total is None or memory <= total * percent / 100:
+        return
+    where = "GPU" if device == "cuda" else "machine"
+    raise ConfigError(
+        f"this run needs about {format_bytes(memory)} (predicted training memory at batch {config.batch_size}, "
+        f"{size[0]}x{size[1]} images) but a run may take {format_bytes(total * percent / 100)}, {percent}% of "
+        f"this {where}'s {format_bytes(total)}; lower the batch size or the image size, or pick a smaller "
+        f"network (the server's owner sets the share: {Budget.env_name('max_train_memory_percent')})",
+        field="batch_size")
 
 
 def predicted_memory(spec: NetworkSpec, cfg: TrainConfig, device: str) -> tuple[MemoryBreakdown, int, int]:
@@ -196,6 +229,10 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
         return blocked("analysis", e)
     except Exception as e:  # noqa: BLE001 - a bug in a formula: one sentence, never a traceback
         return blocked("analysis", SpecError(f"the analysis failed ({type(e).__name__}: {e})"))
+    try:
+        check_memory_fits(memory.total, config, device, adapted.image_size)
+    except ConfigError as e:
+        return blocked("settings", e)
     threads = 1 if not cuda and macs < CPU_THREAD_MIN_MACS and passive_waits() else None
     return RunPlan(**{**plan.__dict__, "params": params, "macs": macs, "memory": memory, "cpu_threads": threads,
                       "warnings": _warnings(config, dataset, device, macs)})
