@@ -143,6 +143,9 @@ def test_the_untrained_network_and_a_cam_note(runs):
     ok(at.run())
     assert "random initial weights" in captions(at)
     assert any("6 filters of 1×5×5 shown in grey" in m.value for m in at.markdown)
+    assert "PyTorch's default random initialisation" in captions(at)
+    ok(at.selectbox(key=K + "init").select("he").run())                      # the same network, He's weights
+    assert "He (Kaiming normal) initialisation, seed 0" in captions(at) and not at.error
 
 
 def test_no_runs_yet(tmp_path):

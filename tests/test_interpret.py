@@ -363,3 +363,25 @@ def test_decode_image_rejects_decompression_bombs(monkeypatch):
     for size in ((40, 40), (100, 100)):
         with pytest.raises(ImageError, match="decompression bomb"):
             decode_image(_png(Image.new("RGB", size)), 3, (32, 32))
+
+
+def test_the_untrained_network_starts_as_a_run_with_its_init_would():
+    """Inspect's untrained network with He init holds the weights a run with seed 0 and init "he" starts from."""
+    from torch import nn
+    from explorer.core.build import build
+    from explorer.interpret.sources import load_untrained
+    from explorer.training.initialise import apply_init
+
+    from explorer.core.presets import load_preset
+
+    spec = load_preset("lenet5")
+    adapted, he, _, _ = load_untrained(spec, "mnist5k", init="he")
+    _, default, _, _ = load_untrained(spec, "mnist5k")
+    torch.manual_seed(0)
+    expected = apply_init(build(adapted), "he")
+
+    def first(model):
+        return next(x for x in model.modules() if isinstance(x, nn.Conv2d))
+
+    assert torch.equal(first(he).weight, first(expected).weight)
+    assert not torch.equal(first(he).weight, first(default).weight)

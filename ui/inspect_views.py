@@ -26,6 +26,7 @@ from explorer.interpret.images import EXTENSIONS, MAX_UPLOAD_BYTES, ImageError, 
 from explorer.interpret.layers import default_layer, first_feature_layer, layer_choices
 from explorer.interpret.sources import Picture, Subject
 from explorer.text import markdown_plain
+from explorer.training.initialise import INIT_LABELS, INIT_NAMES
 from explorer.training.runs import list_runs
 from explorer.units import format_bytes, format_count, format_percent
 from ui import state
@@ -46,8 +47,8 @@ def _load_run(path: str, mtime: float) -> Subject:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building the network…")
-def _load_untrained(spec_json: str, dataset: str) -> Subject:
-    return sources.untrained_subject(NetworkSpec.from_json(spec_json), dataset)
+def _load_untrained(spec_json: str, dataset: str, init: str) -> Subject:
+    return sources.untrained_subject(NetworkSpec.from_json(spec_json), dataset, init)
 
 
 def choose_subject(current: NetworkSpec) -> Subject | None:
@@ -71,7 +72,11 @@ def choose_subject(current: NetworkSpec) -> Subject | None:
             dataset = st.sidebar.selectbox("Images from", sets, index=sets.index(sources.default_dataset(current)),
                                            key=state.IN_DATASET, help="An offline dataset; the network is fitted "
                                            "to it (channels, classes, image size) as training would.")
-            return _load_untrained(current.to_json(indent=None), dataset)
+            init = st.sidebar.selectbox("Initialisation", INIT_NAMES, key=state.IN_INIT, format_func=INIT_LABELS.get,
+                                        help="How the random weights are drawn (seed 0), as a training run with "
+                                             "this setting starts. Compare the first-layer filters and feature "
+                                             "maps of PyTorch's default with He's.")
+            return _load_untrained(current.to_json(indent=None), dataset, init)
         return _load_run(source, (Path(source) / sources.CHECKPOINT).stat().st_mtime)
     except Exception as e:  # noqa: BLE001 - a broken run (or spec) is a message, not a traceback
         why = state.describe_error(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"

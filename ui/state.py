@@ -272,8 +272,8 @@ FIG_PVA, FIG_MACS, FIG_RF, FIG_MEM = "fig.pva", "fig.macs", "fig.rf", "fig.mem" 
 DIAGRAM_COLOR, DIAGRAM_EXPAND, DIAGRAM_LR, DIAGRAM_DOT, DIAGRAM_SVG = _keys(W_DIAGRAM, "color", "expand", "lr",
                                                                            "dot", "svg")
 # Inspect page (ui.inspect_views); the per-network keys carry the network's cache key
-IN_SOURCE, IN_DATASET, IN_UPLOAD, IN_COLOURS, IN_TAB = _keys(W_INSPECT, "source", "dataset", "upload", "colours",
-                                                             "tab")
+IN_SOURCE, IN_DATASET, IN_UPLOAD, IN_COLOURS, IN_TAB, IN_INIT = _keys(W_INSPECT, "source", "dataset", "upload",
+                                                                      "colours", "tab", "init")
 FIG_IN_INPUT, FIG_IN_GRADCAM, FIG_IN_CAM, FIG_IN_TOPK, FIG_IN_FMAPS, FIG_IN_FILTERS, FIG_IN_FSCALE, FIG_IN_CM, \
     FIG_IN_PCA = _keys("fig.in.", "input", "gradcam", "cam", "topk", "fmaps", "filters", "fscale", "cm", "pca")
 

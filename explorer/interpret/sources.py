@@ -127,24 +127,28 @@ def run_subject(path: str | Path, mtime: float) -> Subject:
                    lock=threading.Lock())
 
 
-def untrained_subject(spec: NetworkSpec, dataset: str) -> Subject:
-    """`spec` fitted to `dataset` with PyTorch's default initialisation (seed 0)."""
-    adapted, model, data, notices = load_untrained(spec, dataset)
+def untrained_subject(spec: NetworkSpec, dataset: str, init: str = "default") -> Subject:
+    """`spec` fitted to `dataset`, its weights drawn by scheme `init` (explorer.training.initialise;
+    seed 0)."""
+    from explorer.training.initialise import INIT_LABELS
+
+    adapted, model, data, notices = load_untrained(spec, dataset, init=init)
     digest = hashlib.sha1(spec.to_json(indent=None).encode()).hexdigest()[:10]
-    return Subject(key=f"untrained:{digest}:{dataset}", title=adapted.name, notices=notices,
-                   caption=f"Current network, untrained (PyTorch's default random initialisation, seed 0) · "
-                           f"images from {dataset}", spec=adapted, model=interpretable(model), data=data,
+    how = "PyTorch's default random initialisation" if init == "default" else f"{INIT_LABELS[init]} initialisation"
+    return Subject(key=f"untrained:{digest}:{dataset}:{init}", title=adapted.name, notices=notices,
+                   caption=f"Current network, untrained ({how}, seed 0) · images from {dataset}", spec=adapted, model=interpretable(model), data=data,
                    data_error=None, macs=macs(adapted), lock=threading.Lock())
 
 
-def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0):
+def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0, init: str = "default"):
     """(adapted spec, freshly initialised model in eval mode, RunData, notices) for looking at a
     network before training: the spec is fitted to the dataset as training would fit it, the
-    weights come from PyTorch's default initialisation under `seed`."""
+    weights drawn by scheme `init` under `seed`, as a run with that seed and init starts."""
     from explorer.core.budget import check_weights
     from explorer.core.build import build
     from explorer.data import load_dataset
     from explorer.training.adapt import adapt_spec
+    from explorer.training.initialise import apply_init
     from explorer.training.prepare import channel_tensors, validation_images
 
     ds = load_dataset(dataset, download=False, seed=seed)
@@ -153,7 +157,7 @@ def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0):
     check_weights(adapted.spec)  # real weights in this process: the smaller budget (BudgetError)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build(adapted.spec).eval()
+        model = apply_init(build(adapted.spec), init).eval()
     x_val, y_val, masks = validation_images(ds, adapted)
     mean, std = channel_tensors(ds)
     data = RunData(x_val=x_val, y_val=y_val, masks_val=masks, mean=mean, std=std,
