@@ -8,7 +8,7 @@ The image size, for a dataset of h x w images and a network whose spec input is 
      - starting from weights (transfer learning): the network's own H x W, the size the weights
        were learned at;
      - otherwise the smallest square size from max(h, w) up to max(H, W) at which the network works
-       (VGG-16 on 28x28 MNIST trains at 32x32, not 224x224: 49x fewer MACs per image), and the
+       (VGG-16 on 28x28 MNIST trains at 32x32, not 224x224: 432M MACs per image instead of 15,408M), and the
        network's own size when there is none.
 Images are brought to the size by zero padding when it is at most 8 pixels larger, evenly on
 each side (LeNet-5's 32x32 MNIST; automatic sizing takes one pixel more when that makes padding
