@@ -308,14 +308,13 @@ def network_cost(spec, dataset: str, config=None) -> tuple[int, int]:
     shapes do not fit."""
     from explorer.core.analysis import analyze
     from explorer.data import dataset_info
-    from explorer.training.adapt import adapt_spec
+    from explorer.training.adapt import adapt_for_run
+    from explorer.training.config import TrainConfig
 
     info = dataset_info(dataset)
     if info.num_classes:
-        side = config.image_size if config is not None else 0
-        spec = adapt_spec(spec, info.channels, info.height, info.width, info.num_classes,
-                          size=(side, side) if side else None,
-                          from_weights=bool(config is not None and config.init_from)).spec
+        spec = adapt_for_run(spec, config or TrainConfig(), info.channels, info.height, info.width,
+                             info.num_classes).spec
     totals = analyze(spec).totals
     return int(totals.params), int(totals.macs)
 

@@ -117,3 +117,11 @@ def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_cl
         raise SpecError(f"the network ends with {shape} values but the dataset has {num_classes} classes; end "
                         f"it with gap (or flatten) and linear with out_features {num_classes}", field="blocks")
     return Adapted(spec=spec, image_size=chosen, resize=resize, notices=tuple(notices))
+
+
+def adapt_for_run(spec: NetworkSpec, config, channels: int, height: int, width: int, num_classes: int) -> Adapted:
+    """adapt_spec as a run with `config` (a TrainConfig) asks: its image_size (0: automatic), and
+    the network's own size when it starts from weights (config.init_from)."""
+    side = config.image_size
+    return adapt_spec(spec, channels, height, width, num_classes, size=(side, side) if side else None,
+                      from_weights=bool(config.init_from))

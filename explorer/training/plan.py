@@ -18,7 +18,7 @@ import torch
 from explorer.core.analysis import MemoryBreakdown, analyze
 from explorer.core.spec import NetworkSpec
 from explorer.errors import ConfigError, DataError, SpecError, UserError
-from explorer.training.adapt import Adapted, adapt_spec
+from explorer.training.adapt import Adapted, adapt_for_run
 from explorer.training.config import TrainConfig
 from explorer.training.transfer import check_init, frozen_blocks
 from explorer.units import format_bytes
@@ -210,9 +210,7 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
                                                 "of images per class): set the data root"))
         classes = spec.num_classes
     try:
-        size = (config.image_size, config.image_size) if config.image_size else None
-        adapted = adapt_spec(spec, dataset.channels, dataset.height, dataset.width, classes, size=size,
-                             from_weights=bool(config.init_from))
+        adapted = adapt_for_run(spec, config, dataset.channels, dataset.height, dataset.width, classes)
     except ConfigError as e:  # an image size the network does not work at: a training setting to change
         return blocked("settings", e)
     except UserError as e:
