@@ -3,7 +3,7 @@ fvcore's MACs, and a receptive field measured from input gradients."""
 
 import torch
 from fvcore.nn import FlopCountAnalysis
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from explorer import NetworkSpec, SpecError, analyze, build
@@ -85,3 +85,44 @@ def test_receptive_field_equals_the_gradient_footprint(blocks):
     rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
     cols = torch.nonzero(x.grad[0, 0].abs().sum(0)).flatten()
     assert (int(rows[-1] - rows[0]) + 1, int(cols[-1] - cols[0]) + 1) == last.receptive_field
+
+
+def _works(spec, channels, side, classes):
+    try:
+        return infer_shapes(spec.with_input((channels, side, side)).with_num_classes(classes)).output_shape == (classes,)
+    except SpecError:
+        return False
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(BLOCKS, min_size=1, max_size=6), st.integers(1, 3), st.integers(6, 40), st.just(True),
+       st.integers(1, 48), st.integers(2, 12))
+def test_automatic_image_size_is_the_smallest_that_works(blocks, channels, size, head, data_side, classes):
+    """explorer.training.adapt on random networks and dataset sizes, against a brute-force scan of
+    shape inference: the chosen size works; it is the dataset's when that works, else the smallest
+    working size from the dataset's up to the network's own (one more when that lets zero padding
+    reach it), else the network's own; padding only for an even gap of at most 8 pixels."""
+    from explorer.training.adapt import PAD_MAX, adapt_spec
+
+    spec = _spec_or_none(blocks, channels, size, head)
+    assume(spec is not None)
+    try:
+        a = adapt_spec(spec, channels, data_side, data_side, classes)
+    except SpecError:   # the network works at no size it may take: so says the scan
+        assert not _works(spec, channels, size, classes)
+        event("works at no size")
+        return
+    side = a.image_size[0]
+    event(f"resize: {a.resize}")     # --hypothesis-show-statistics: how often each way was taken
+    assert a.image_size == (side, side) and a.spec.input == (channels, side, side)
+    assert _works(spec, channels, side, classes)
+    working = [s for s in range(data_side, max(size, data_side) + 1) if _works(spec, channels, s, classes)]
+    if _works(spec, channels, data_side, classes):
+        assert side == data_side and a.resize == "none"
+    elif not working:
+        assert side == size
+    else:
+        assert side in (working[0], working[0] + 1)
+        assert side == working[0] or (side - data_side) % 2 == 0 and side - data_side <= PAD_MAX
+    gap = side - data_side
+    assert (a.resize == "pad") == (0 < gap <= PAD_MAX and gap % 2 == 0)
