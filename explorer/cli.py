@@ -133,7 +133,7 @@ def _train_parser(sub) -> None:
                         "uniform); loaded weights (--init-from) replace it where they fit")
     p.add_argument("--image-size", type=int, metavar="PX",
                    help="train at PX x PX images (default 0: automatic, the dataset's size or else the smallest "
-                        "the network works at; with --init-from the network's own)")
+                        "the network works at; with --init-from the size the weights were trained at)")
     p.add_argument("--overfit", type=int, metavar="N", help="train and validate on N images only (sanity check)")
     p.add_argument("--device", choices=DEVICES)
     p.add_argument("--seed", type=int, metavar="N")

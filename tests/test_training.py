@@ -126,7 +126,9 @@ def test_adapt_spec_image_size_rule():
         assert "smallest size the network works at; its own is 224x224" in a.notices[-1]
         assert explorer.analyze(a.spec).output_shape == (10,)
         w = adapt_spec(spec, 1, 8, 8, 10, from_weights=True)
-        assert w.image_size == (224, 224) and "starting weights" in w.notices[-1]
+        assert w.image_size == (224, 224) and "as for weights learned at it" in w.notices[-1]
+        r = adapt_spec(spec, 1, 8, 8, 10, from_weights=True, weights_size=(96, 96))   # a run trained at 96x96
+        assert r.image_size == (96, 96) and "size its starting weights were trained at" in r.notices[-1]
     vgg = adapt_spec(explorer.load_preset("vgg16"), 1, 28, 28, 10)
     assert vgg.image_size == (32, 32) and vgg.resize == "pad"          # 28 -> 32: 2 pixels each side
     dense = adapt_spec(explorer.load_preset("densenet121"), 1, 28, 28, 10)
@@ -475,3 +477,22 @@ def test_a_run_that_would_not_fit_the_machines_memory_is_refused_before_it_start
     monkeypatch.setenv("CNN_EXPLORER_MAX_TRAIN_MEMORY_PERCENT", "-3")
     assert not planning.plan_run(vgg, TrainConfig(dataset="mnist5k", device="cpu")).ok   # a bad setting: refused
     assert planning.device_memory_bytes("cpu") > 2**28                                   # this machine's RAM is read
+
+
+def test_starting_from_a_run_trains_at_the_size_that_run_trained_at(tmp_path):
+    """Automatic sizing with --init-from a run folder: the run's fitted input size (its spec.json)
+    when the network works there; a missing source is a transfer setting to change."""
+    from explorer.training.plan import plan_run
+    from explorer.training.runs import write_json_atomic
+
+    source = tmp_path / "source-run"
+    source.mkdir()
+    write_json_atomic(source / "spec.json", explorer.load_preset("vgg11").with_input((1, 48, 48)).to_dict())
+    (source / "checkpoint.safetensors").write_bytes(b"")       # not read: the plan skips the weights check
+    cfg = TrainConfig(dataset="digits", device="cpu", init_from=str(source))
+    plan = plan_run(explorer.load_preset("vgg11"), cfg, check_transfer=False)
+    assert plan.ok and plan.spec.input == (1, 48, 48)
+    assert any("48x48 (the size its starting weights were trained at)" in n for n in plan.notices)
+    gone = plan_run(explorer.load_preset("vgg11"), cfg.with_changes(init_from=str(tmp_path / "nope")),
+                    check_transfer=False)
+    assert not gone.ok and gone.blocked_at == "transfer"

@@ -294,9 +294,10 @@ def _more_settings(cfg: TrainConfig, start: TrainConfig) -> None:
     _widget(st.number_input, "Image size (pixels, 0 = automatic)", "image_size", min_value=0,
             max_value=MAX_IMAGE_SIZE, value=cfg.image_size,
             help="Side of the square images the network trains on. Automatic: the dataset's own size when the "
-                 "network works at it, else the smallest size it works at (VGG on 28x28 digits trains at "
+                 "network works at it, else the smallest size it works at (VGG-16 on 28x28 digits trains at "
                  "32x32, not its own 224x224: 432M multiply-adds per image instead of 15,408M); starting from "
-                 "weights, the network's own size. The note above the launch button says what was chosen.")
+                 "weights, the size they were trained at. The 'Adapted to the dataset' note says what was "
+                 "chosen.")
     _widget(st.slider, "Validation share", "val_fraction", min_value=0.05, max_value=0.5, step=0.05,
             value=cfg.val_fraction, help="Share of a built-in set held out for validation")
     _widget(st.number_input, "Seed", "seed", min_value=0, max_value=2**31 - 1, value=cfg.seed)

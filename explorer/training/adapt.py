@@ -5,8 +5,8 @@ The image size, for a dataset of h x w images and a network whose spec input is 
   1. an explicit size (TrainConfig.image_size, or a run's own trained size when it is reloaded):
      that size, if the network works at it (ConfigError naming the smallest it works at otherwise);
   2. automatic: the dataset's h x w when the network works at it; otherwise
-     - starting from weights (transfer learning): the network's own H x W, the size the weights
-       were learned at;
+     - starting from weights (transfer learning): the size they were trained at (a run folder's
+       fitted input), else the network's own H x W;
      - otherwise the smallest square size from max(h, w) up to max(H, W) at which the network works
        (VGG-16 on 28x28 MNIST trains at 32x32, not 224x224: 432M MACs per image instead of 15,408M), and the
        network's own size when there is none.
@@ -61,7 +61,8 @@ def smallest_size(spec: NetworkSpec, channels: int, height: int, width: int, num
 
 
 def _choose(spec: NetworkSpec, channels: int, height: int, width: int, num_classes: int,
-            size: tuple[int, int] | None, from_weights: bool) -> tuple[tuple[int, int], str]:
+            size: tuple[int, int] | None, from_weights: bool, weights_size: tuple[int, int] | None
+            ) -> tuple[tuple[int, int], str]:
     """(size, why): the image size by the module's rule, and a clause saying why it was chosen."""
     _, h, w = spec.input
     if size is not None:
@@ -74,7 +75,9 @@ def _choose(spec: NetworkSpec, channels: int, height: int, width: int, num_class
     if _works(spec, channels, (height, width), num_classes):
         return (height, width), ""
     if from_weights:
-        return (h, w), "the network's own size, at which its starting weights were learned"
+        if weights_size and _works(spec, channels, weights_size, num_classes):
+            return weights_size, "the size its starting weights were trained at"
+        return (h, w), "the network's own size, as for weights learned at it"
     small = smallest_size(spec, channels, height, width, num_classes)
     if small is None or small == (h, w):
         return (h, w), "the network needs that size"
@@ -82,10 +85,12 @@ def _choose(spec: NetworkSpec, channels: int, height: int, width: int, num_class
 
 
 def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_classes: int,
-               size: tuple[int, int] | None = None, from_weights: bool = False) -> Adapted:
+               size: tuple[int, int] | None = None, from_weights: bool = False,
+               weights_size: tuple[int, int] | None = None) -> Adapted:
     """The spec fitted to a dataset of channels x height x width images in num_classes classes.
     size: an explicit (H, W) to train at (None: automatic); from_weights: the run starts from
-    loaded weights (automatic sizing then keeps the network's own size)."""
+    loaded weights: automatic sizing then keeps the size they were learned at (weights_size, a
+    run's trained size, when the network works at it), else the network's own size."""
     notices = []
     if len(spec.input) != 3:
         raise SpecError(f"this network takes a flat vector of {spec.input[0]} features; image datasets need "
@@ -97,7 +102,7 @@ def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_cl
     if spec.num_classes != num_classes:
         notices.append(f"classes follow the dataset: {spec.num_classes} -> {num_classes}")
         spec = spec.with_num_classes(num_classes)
-    chosen, why = _choose(spec, channels, height, width, num_classes, size, from_weights)
+    chosen, why = _choose(spec, channels, height, width, num_classes, size, from_weights, weights_size)
     spec = spec.with_input((channels, *chosen))
     resize = "none"
     shown = f"{chosen[0]}x{chosen[1]}"
@@ -120,8 +125,14 @@ def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_cl
 
 
 def adapt_for_run(spec: NetworkSpec, config, channels: int, height: int, width: int, num_classes: int) -> Adapted:
-    """adapt_spec as a run with `config` (a TrainConfig) asks: its image_size (0: automatic), and
-    the network's own size when it starts from weights (config.init_from)."""
+    """adapt_spec as a run with `config` (a TrainConfig) asks: its image_size (0: automatic); when it
+    starts from weights (config.init_from), the size they were trained at (a run folder's) or the
+    network's own. RunError when init_from names no run or weights file."""
+    weights_size = None
+    if config.init_from and not config.image_size:
+        from explorer.training.transfer import learned_size
+
+        weights_size = learned_size(config.init_from)
     side = config.image_size
     return adapt_spec(spec, channels, height, width, num_classes, size=(side, side) if side else None,
-                      from_weights=bool(config.init_from))
+                      from_weights=bool(config.init_from), weights_size=weights_size)

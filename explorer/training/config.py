@@ -85,7 +85,7 @@ class TrainConfig:
     init: str = "default"             # weight initialisation: default (PyTorch's), he, xavier (explorer.training.initialise)
     image_size: int = 0               # side (px) of the square images the network trains on; 0: automatic
                                       # (explorer.training.adapt: the dataset's size, else the smallest the
-                                      # network works at; the network's own when starting from weights)
+                                      # network works at; starting from weights, the size they were trained at)
     val_fraction: float = 0.2         # share of the data held out (built-in sets)
     seed: int = 0                     # seeds data split, init, shuffling, augmentation
     device: str = "auto"              # auto (cuda if available), cpu, cuda

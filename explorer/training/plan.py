@@ -17,7 +17,7 @@ import torch
 
 from explorer.core.analysis import MemoryBreakdown, analyze
 from explorer.core.spec import NetworkSpec
-from explorer.errors import ConfigError, DataError, SpecError, UserError
+from explorer.errors import ConfigError, DataError, RunError, SpecError, UserError
 from explorer.training.adapt import Adapted, adapt_for_run
 from explorer.training.config import TrainConfig
 from explorer.training.transfer import check_init, frozen_blocks
@@ -213,6 +213,8 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
         adapted = adapt_for_run(spec, config, dataset.channels, dataset.height, dataset.width, classes)
     except ConfigError as e:  # an image size the network does not work at: a training setting to change
         return blocked("settings", e)
+    except RunError as e:     # the weights to start from are not there: a transfer setting to change
+        return blocked("transfer", e)
     except UserError as e:
         return blocked("network", e)
     plan = RunPlan(**{**plan.__dict__, "adapted": adapted, "notices": adapted.notices})

@@ -81,6 +81,22 @@ def resolve_source(init_from: str, runs_dir: str | Path | None = None) -> Path:
                    f"`python -m explorer runs`, or give the path of a .safetensors/.pth file")
 
 
+def learned_size(init_from: str, runs_dir: str | Path | None = None) -> tuple[int, int] | None:
+    """(H, W) of the images the weights `init_from` names were trained on: a run folder's fitted
+    input (its spec.json); None for a weights file, which does not say. RunError when there is no
+    such run or file (resolve_source)."""
+    from explorer.training.runs import read_json
+
+    path = resolve_source(init_from, runs_dir)
+    if path.is_file():
+        return None
+    try:
+        shape = NetworkSpec.from_dict(read_json(path / "spec.json")).input
+    except Exception as e:  # noqa: BLE001 - a damaged spec is the same user error as in read_source
+        raise RunError(f"the run {path.name} cannot be read ({e}); pick another run") from None
+    return (shape[1], shape[2]) if len(shape) == 3 else None
+
+
 def read_source(init_from: str, runs_dir: str | Path | None = None) -> Source:
     """The weights of a run folder (best checkpoint) or a weights file; RunError when unusable."""
     from explorer.training.checkpoint import load_run_spec_config, load_state_dict_file
