@@ -256,3 +256,15 @@ def test_the_entry_names_the_gpu_its_trials_trained_on():
     entry = rs.recipe_entry("resnet_cifar", "shapes", sweep, report, "x.sweep.json", "the start", window, "cmd")
     assert "on one NVIDIA H200 GPU (host: 2 CPU cores)" in entry["measured"]["note"]
 
+
+
+def test_list_prints_every_offline_pair_and_how_many_are_searched(capsys):
+    from explorer.core.presets import preset_names
+    from explorer.search.recipes import recipe_pairs
+
+    assert rs.main(["--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    pairs = len(preset_names()) * 3                                      # mnist5k, digits, shapes
+    assert len(out) == pairs + 2 and out[-1] == f"{len(recipe_pairs())} of {pairs} pairs searched"
+    lenet = next(line for line in out if line.startswith("lenet5/mnist5k "))
+    assert "searched (lenet5-mnist5k-recipe.sweep.json)" in lenet and "%" in lenet

@@ -12,9 +12,11 @@ temporary runs folder), and turning its report into a searched entry of recipes.
 
     python -m explorer.search.recipe_search [--pairs PRESET/DATASET,...] [--redo]
             [--budget-seconds S] [--plan] [--stop-at HH:MM] [--runs-dir DIR] [--device cpu|cuda]
+    python -m explorer.search.recipe_search --list
 
 Without --pairs: every preset on every offline dataset that has no searched recipe yet (--redo:
-those too), cheapest first. --plan prints the estimates and sizes and runs nothing.
+those too), cheapest first. --plan prints the estimates and sizes and runs nothing. --list prints
+every preset on every offline dataset: its searched recipe's accuracy, or the family it falls back to.
 """
 
 from __future__ import annotations
@@ -424,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redo", action="store_true", help="without --pairs: searched pairs too")
     parser.add_argument("--budget-seconds", type=_budget, default=SearchSettings.budget_seconds,
                         help="wall time per pair (default %(default)s s); pairs estimated over it are skipped")
+    parser.add_argument("--list", action="store_true",
+                        help="print every offline pair's recipe (accuracy, or the family default); run nothing")
     parser.add_argument("--plan", action="store_true",
                         help="print estimates and sizes and run no sweep (on cuda the timing runs still run)")
     parser.add_argument("--stop-at", type=_clock, metavar="HH:MM", help="start no sweep at or after this UTC time")
@@ -435,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not _cuda():
         parser.error("--device cuda: no CUDA GPU is visible to PyTorch here; leave out --device to search on the CPU")
     try:
-        return _search(args, SearchSettings(budget_seconds=args.budget_seconds))
+        return _search_or_list(args, SearchSettings(budget_seconds=args.budget_seconds))
     except UserError as e:  # one line, never a traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -443,6 +447,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.strerror or e} ({e.filename}); recipes.json and the sweep files keep what was "
               f"recorded before", file=sys.stderr)
         return 1
+
+
+def _search_or_list(args: argparse.Namespace, settings: SearchSettings) -> int:
+    if args.list:
+        print("\n".join(recipe_table()))
+        return 0
+    return _search(args, settings)
+
+
+def recipe_table() -> list[str]:
+    """One line per preset and offline dataset: what its searched recipe's best trial reached (and in
+    how many epochs and seconds), or the family default it falls back to; then a count."""
+    from explorer.core.presets import preset_names
+    from explorer.data import list_datasets
+    from explorer.search.recipes import FAMILY_SOURCE, recipe
+
+    lines, searched, total = [f"{'preset/dataset':28s} {'accuracy':>8s} {'epochs':>6s} {'seconds':>8s}  recipe"], 0, 0
+    for preset in preset_names():
+        for dataset in (d.name for d in list_datasets() if d.offline):
+            entry, total = recipe(preset, dataset), total + 1
+            if entry is None or entry["source"] == FAMILY_SOURCE:
+                family = entry["family"] if entry else "none"
+                lines.append(f"{preset + '/' + dataset:28s} {'-':>8s} {'-':>6s} {'-':>8s}  {family} family default")
+                continue
+            searched += 1
+            m = entry.get("measured", {})
+            acc, seconds = m.get("best_val_acc"), m.get("train_seconds")   # older entries lack the seconds
+            lines.append(f"{preset + '/' + dataset:28s} {'-' if acc is None else f'{acc:.1%}':>8s} "
+                         f"{m.get('epochs', '-'):>6} {'-' if seconds is None else f'{seconds:.1f}':>8s}  "
+                         f"searched ({entry.get('sweep', 'a sweep')})")
+    return lines + [f"{searched} of {total} pairs searched"]
 
 
 def _cuda() -> bool:
