@@ -276,7 +276,8 @@ def _cmd_export(args) -> int:
 
 
 _TRAIN_FLAGS = ("dataset", "data_root", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                "schedule", "label_smoothing", "crop_padding", "flip", "init", "image_size", "overfit", "device", "seed", "max_seconds",
+                "schedule", "label_smoothing", "crop_padding", "flip", "init", "image_size", "overfit", "device", "seed",
+                "max_seconds",
                 "init_from", "freeze", "pretrained_lr_scale", "freeze_bn", "train_per_class")  # [transfer] last 5
 
 

@@ -136,8 +136,8 @@ def untrained_subject(spec: NetworkSpec, dataset: str, init: str = "default") ->
     digest = hashlib.sha1(spec.to_json(indent=None).encode()).hexdigest()[:10]
     how = "PyTorch's default random initialisation" if init == "default" else f"{INIT_LABELS[init]} initialisation"
     return Subject(key=f"untrained:{digest}:{dataset}:{init}", title=adapted.name, notices=notices,
-                   caption=f"Current network, untrained · {how}, seed 0 · images from {dataset}", spec=adapted, model=interpretable(model), data=data,
-                   data_error=None, macs=macs(adapted), lock=threading.Lock())
+                   caption=f"Current network, untrained · {how}, seed 0 · images from {dataset}", spec=adapted,
+                   model=interpretable(model), data=data, data_error=None, macs=macs(adapted), lock=threading.Lock())
 
 
 def load_untrained(spec: NetworkSpec, dataset: str, seed: int = 0, init: str = "default"):

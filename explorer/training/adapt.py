@@ -8,8 +8,8 @@ The image size, for a dataset of h x w images and a network whose spec input is 
      - starting from weights (transfer learning): the size they were trained at (a run folder's
        fitted input), else the network's own H x W;
      - otherwise the smallest square size from max(h, w) up to max(H, W) at which the network works
-       (VGG-16 on 28x28 MNIST trains at 32x32, not 224x224: 432M MACs per image instead of 15,408M), and the
-       network's own size when there is none.
+       (VGG-16 on 28x28 MNIST trains at 32x32, not 224x224: 432M MACs per image instead of
+       15,408M), and the network's own size when there is none.
 Images are brought to the size by zero padding when it is at most 8 pixels larger, evenly on
 each side (LeNet-5's 32x32 MNIST; automatic sizing takes one pixel more when that makes padding
 possible), else by bilinear resizing."""
@@ -111,8 +111,7 @@ def adapt_spec(spec: NetworkSpec, channels: int, height: int, width: int, num_cl
             notices.append(f"the network runs at the dataset's {height}x{width} instead of {h}x{w}")
     elif _pads((height, width), chosen):
         resize = "pad"
-        notices.append(f"images are zero-padded from {height}x{width} to {shown} "
-                       f"({why or 'as LeNet-5 padded MNIST'})")
+        notices.append(f"images are zero-padded from {height}x{width} to {shown} ({why})")
     else:
         resize = "resize"
         notices.append(f"images are resized from {height}x{width} to {shown} ({why})")
