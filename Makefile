@@ -9,7 +9,7 @@ PORT ?= 8501
 # OpenMP threads that spin while waiting make CPU training 10-100x slower on a shared machine.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: run test install browser bench clean
+.PHONY: run test install browser bench gpu-wheels clean
 
 install: $(STAMP)
 
@@ -34,6 +34,14 @@ test: install browser
 
 bench: install
 	$(BIN)/python bench/analysis_latency.py
+
+# Wheels for a lent GPU machine (Python 3.12 with PyTorch, no network; /work/.library/device):
+# what the training and the recipe search need beyond its own packages. bench/gpu_session.sh uses them.
+GPU_WHEELS := optuna==5.0.0 alembic==1.20.1 sqlalchemy==2.1.9 colorlog==6.12.0 Mako==1.4.3 mlxtend==0.25.0
+gpu-wheels: install
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts
