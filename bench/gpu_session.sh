@@ -19,7 +19,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     && export PYTHONPATH="/tmp/site:${PYTHONPATH:-}" || { echo "installing the carried wheels failed"; exit 1; }
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}"
-python3 -c "import torch; print('torch', torch.__version__, 'on', torch.cuda.get_device_name())" || exit 1
+python3 -c "import sys, torch; torch.cuda.is_available() or sys.exit('bench/gpu_session.sh: no CUDA GPU here'); \
+print('torch', torch.__version__, 'on', torch.cuda.get_device_name())" || exit 1
 python3 bench/train_throughput.py --device cuda 2>&1 | tee "$OUT/throughput.txt"
 python3 bench/gpu_memory.py 2>&1 | tee "$OUT/memory.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_training.py tests/test_data.py -k "gpu or cuda" 2>&1 | tail -20 \
