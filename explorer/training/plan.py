@@ -175,6 +175,15 @@ def _warnings(cfg: TrainConfig, info, device: str, macs: int) -> tuple[str, ...]
     return tuple(warnings)
 
 
+def _fit_stage(error: UserError) -> str:
+    """What to change when the network cannot be fitted to the dataset: an image size it does not
+    work at is a training setting (ConfigError), missing starting weights a transfer setting
+    (RunError), anything else the network."""
+    if isinstance(error, ConfigError):
+        return "settings"
+    return "transfer" if isinstance(error, RunError) else "network"
+
+
 def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str | None = None,
              check_transfer: bool = True) -> RunPlan:
     """The plan for training `spec` with `config`. Never raises for bad input: a blocking problem
@@ -211,12 +220,8 @@ def plan_run(spec: NetworkSpec, config: TrainConfig, dataset=None, device: str |
         classes = spec.num_classes
     try:
         adapted = adapt_for_run(spec, config, dataset.channels, dataset.height, dataset.width, classes)
-    except ConfigError as e:  # an image size the network does not work at: a training setting to change
-        return blocked("settings", e)
-    except RunError as e:     # the weights to start from are not there: a transfer setting to change
-        return blocked("transfer", e)
     except UserError as e:
-        return blocked("network", e)
+        return blocked(_fit_stage(e), e)
     plan = RunPlan(**{**plan.__dict__, "adapted": adapted, "notices": adapted.notices})
     if check_transfer and (config.init_from or config.freeze != "none"):
         try:  # the weights fit the fitted network, and something is left to train (meta device)
