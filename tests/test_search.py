@@ -421,10 +421,11 @@ def test_recipe_summary_names_the_sweep_and_its_measurement_or_the_family():
         entry = recipes.recipe(preset, dataset)
         line = recipes.recipe_summary(preset, dataset)
         assert entry["sweep"] in line and f"{entry['measured']['best_val_acc']:.1%}" in line
-    # a pair no search has answered falls back to its family default
-    unsearched = next(((p, d) for p in recipes.family_presets() for d in ("mnist5k", "digits", "shapes")
-                       if (p, d) not in set(recipes.recipe_pairs())), None)
-    if unsearched:
-        family = recipes.family_presets()[unsearched[0]]
-        assert f"the {family} family default (not searched" in recipes.recipe_summary(*unsearched)
+    # a pair no search has answered (every preset on a downloadable set: the recipe search covers
+    # the offline ones) falls back to its family default, over that set's augmentation default
+    searched = set(recipes.recipe_pairs())
+    for preset, family in recipes.family_presets().items():
+        assert (preset, "cifar10") not in searched
+        assert f"the {family} family default (not searched" in recipes.recipe_summary(preset, "cifar10")
+        assert recipes.recipe_config(preset, "cifar10").flip is True  # CIFAR's mirror images keep their class
     assert "no recipe" in recipes.recipe_summary("my-net", "digits")
