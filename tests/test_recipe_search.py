@@ -177,6 +177,15 @@ def test_write_recipe_replaces_the_pairs_entry_or_adds_one(tmp_path):
     assert path.read_text().endswith("}\n") and not list(tmp_path.glob(".*.tmp"))
 
 
+def test_with_every_pair_searched_the_default_search_says_so_and_runs_nothing(monkeypatch, capsys):
+    from explorer.search import recipes
+
+    every = rs.candidate_pairs(None, redo=True)
+    monkeypatch.setattr(recipes, "recipe_pairs", lambda: every)
+    assert rs.main([]) == 0
+    assert capsys.readouterr().out.startswith("every offline pair has a searched recipe")
+
+
 def test_plan_prints_the_estimate_and_runs_nothing(capsys):
     assert rs.main(["--plan", "--pairs", "resnet_cifar/digits,vgg19/mnist5k"]) == 0
     out = capsys.readouterr().out.splitlines()

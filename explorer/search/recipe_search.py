@@ -487,8 +487,12 @@ def _cuda() -> bool:
 
 
 def _search(args: argparse.Namespace, settings: SearchSettings) -> int:
-    sized = sorted((_sized(p, settings, args.device) for p in candidate_pairs(args.pairs, args.redo)),
-                   key=lambda cs: cs[1].shortest_sweep_seconds)
+    pairs = candidate_pairs(args.pairs, args.redo)
+    if not pairs:
+        print("every offline pair has a searched recipe (--list shows them); --pairs P/D,... or --redo "
+              "searches again", flush=True)
+        return 0
+    sized = sorted((_sized(p, settings, args.device) for p in pairs), key=lambda cs: cs[1].shortest_sweep_seconds)
     for cost, sizing in sized:
         if sizing.skip:
             print(f"skip {sizing.skip}", flush=True)
