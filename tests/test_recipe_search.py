@@ -197,7 +197,11 @@ def test_plan_prints_the_estimate_and_runs_nothing(capsys):
 def test_search_pair_runs_the_sweep_and_records_its_best_trial(tmp_path, capsys):
     """A tiny real search: twoconv on digits, 2 trials of 1 epoch, into a copy of the recipes file."""
     path = tmp_path / "recipes.json"
-    shutil.copy(RECIPES_FILE, path)
+    data = json.loads(RECIPES_FILE.read_text())
+    for old in data["recipes"]:   # a recorded recipe that any trial beats: the search replaces it
+        if (old["preset"], old["dataset"]) == ("twoconv", "digits"):
+            old["measured"]["best_val_acc"] = 0.01
+    path.write_text(json.dumps(data))
     tiny = rs.Sizing(epoch_seconds=1.0, epochs=1, trials=2, seconds=120, trial_seconds=7.0,
                      shortest_sweep_seconds=21.0)
     entry = rs.search_pair("twoconv", "digits", tiny, runs_dir=tmp_path / "runs", recipes_file=path)
@@ -210,11 +214,40 @@ def test_search_pair_runs_the_sweep_and_records_its_best_trial(tmp_path, capsys)
     assert "twoconv/digits trial 0 completed" in capsys.readouterr().out
 
 
+def test_a_search_that_does_worse_than_the_recorded_recipe_keeps_it_and_its_sweep_file(tmp_path, monkeypatch,
+                                                                                      capsys):
+    path = tmp_path / "recipes.json"
+    shutil.copy(RECIPES_FILE, path)
+    recorded = next(e for e in json.loads(path.read_text())["recipes"] if e["preset"] == "twoconv"
+                    and e["dataset"] == "digits")
+    committed = RECIPES_FILE.parent / "twoconv-digits-recipe.sweep.json"
+    shutil.copy(committed, tmp_path / committed.name)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    worse = {**recorded, "measured": {**recorded["measured"], "best_val_acc": recorded["measured"]["best_val_acc"] / 2}}
+    monkeypatch.setattr("explorer.search.driver.run_sweep", lambda *args, **kwargs: None)
+    monkeypatch.setattr(rs, "recipe_entry", lambda *args: worse)
+    tiny = rs.Sizing(epoch_seconds=1.0, epochs=1, trials=2, seconds=120, trial_seconds=7.0,
+                     shortest_sweep_seconds=21.0)
+    assert rs.search_pair("twoconv", "digits", tiny, runs_dir=tmp_path / "runs", recipes_file=path) is None
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert "kept the recorded recipe" in capsys.readouterr().out
+
+
+def test_below_adds_the_searched_pairs_under_that_accuracy_and_nothing_else():
+    from explorer.search import recipes
+
+    weak = {pair for pair in recipes.recipe_pairs() if recipes.recipe(*pair)["measured"]["best_val_acc"] < 0.6}
+    unsearched = set(rs.candidate_pairs(None, redo=False))
+    assert weak and set(rs.candidate_pairs(None, redo=False, below=0.6)) == unsearched | weak
+    assert set(rs.candidate_pairs(None, redo=True)) >= unsearched | weak | set(recipes.recipe_pairs())
+
+
 @pytest.mark.parametrize("argv, says", [
     (["--pairs", "foo"], "is not PRESET/DATASET"), (["--pairs", "../../etc/passwd/digits"], "is not PRESET/DATASET"),
     (["--pairs", "lenet5/cifar10"], "offline dataset"), (["--pairs", ","], "at least one"),
     (["--budget-seconds", "nan"], "positive number"), (["--budget-seconds", "-5"], "positive number"),
-    (["--stop-at", "12:60"], "HH:MM"), (["--stop-at", "x" * 5000], "HH:MM"), (["--device", "tpu"], "invalid choice"),
+    (["--below", "60"], "between 0 and 1"), (["--below", "nan"], "between 0 and 1"),
+    (["--below", "0.5", "--redo"], "not allowed with"), (["--stop-at", "12:60"], "HH:MM"), (["--stop-at", "x" * 5000], "HH:MM"), (["--device", "tpu"], "invalid choice"),
     *([(["--device", "cuda"], "no CUDA GPU")] if not torch.cuda.is_available() else [])])
 def test_bad_flags_exit_2_with_a_message_before_anything_runs(argv, says, capsys):
     with pytest.raises(SystemExit) as stop:

@@ -10,12 +10,14 @@ seconds sized from the cost), running it with the sweep driver the CLI's `sweep`
 temporary runs folder), and turning its report into a searched entry of recipes.json
 (explorer.search.recipes owns the file and writes it).
 
-    python -m explorer.search.recipe_search [--pairs PRESET/DATASET,...] [--redo]
+    python -m explorer.search.recipe_search [--pairs PRESET/DATASET,...] [--redo | --below ACC]
             [--budget-seconds S] [--plan] [--stop-at HH:MM] [--runs-dir DIR] [--device cpu|cuda]
     python -m explorer.search.recipe_search --list
 
 Without --pairs: every preset on every offline dataset that has no searched recipe yet (--redo:
-those too), cheapest first. --plan prints the estimates and sizes and runs nothing. --list prints
+every searched one too; --below 0.6: those whose recorded best is under 60%), cheapest first. A
+search of a pair that has a searched recipe replaces it only when its best trial does at least as
+well as the recorded one (else the recipe and its sweep file stay as they were). --plan prints the estimates and sizes and runs nothing. --list prints
 every preset on every offline dataset: its searched recipe's accuracy, or the family it falls back to.
 """
 
@@ -283,9 +285,9 @@ def _print_event(pair: str, event: dict) -> None:
 def search_pair(preset: str, dataset: str, sizing: Sizing, runs_dir: Path | None = None,
                 recipes_file: Path | None = None, device: str = "cpu") -> dict | None:
     """Run the pair's sweep and record the best trial as the pair's recipe, with the sweep file beside
-    the recipes file; the entry, or None when no trial completed. The committed sweep file (the
+    the recipes file; the entry, or None when nothing was recorded. The committed sweep file (the
     one that found the current recipe) is replaced only together with its entry: a sweep that
-    fails or finds nothing leaves both as they were."""
+    fails, finds nothing or does worse than the recorded recipe leaves both as they were."""
     from explorer.core.presets import load_preset
     from explorer.search import recipes
     from explorer.search.driver import run_sweep
@@ -304,6 +306,11 @@ def search_pair(preset: str, dataset: str, sizing: Sizing, runs_dir: Path | None
     entry = recipe_entry(preset, dataset, sweep, report, name, start_label, window, _command(path))
     if entry is None:
         print(f"{pair}: no trial completed in {ended - started:.0f} s; nothing recorded", flush=True)
+        return None
+    old = recipes.searched_entry(preset, dataset, recipes_file)
+    if old is not None and old["measured"]["best_val_acc"] > entry["measured"]["best_val_acc"]:
+        print(f"{pair}: the best trial reached {entry['measured']['best_val_acc']:.4f}, under the recorded "
+              f"recipe's {old['measured']['best_val_acc']:.4f}; kept the recorded recipe", flush=True)
         return None
     write_json_atomic(path, sweep.to_dict())  # the sweep that found the entry, then the entry
     recipes.write_recipe(entry, recipes_file)
@@ -380,22 +387,40 @@ def _budget(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"expected an accuracy between 0 and 1 (0.6 for 60%), got {text[:40]!r}")
+    return value
+
+
 def _clock(text: str) -> str:
     if len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit() or text > "23:59" or text[3] > "5":
         raise argparse.ArgumentTypeError(f"expected HH:MM (UTC, 00:00-23:59), got {text[:40]!r}")
     return text
 
 
-def candidate_pairs(pairs: list[tuple[str, str]] | None, redo: bool) -> list[tuple[str, str]]:
+def candidate_pairs(pairs: list[tuple[str, str]] | None, redo: bool,
+                    below: float | None = None) -> list[tuple[str, str]]:
+    """The pairs to search: those named, else every preset on every offline dataset without a
+    searched recipe, plus (redo) every searched one, or (below) those whose recorded best is under it."""
     from explorer.core.presets import preset_names
     from explorer.data import list_datasets
-    from explorer.search.recipes import recipe_pairs
+    from explorer.search.recipes import recipe, recipe_pairs
 
     if pairs:
         return list(pairs)
     searched = set(recipe_pairs())
-    return [(p, d.name) for p in preset_names() for d in list_datasets()
-            if d.offline and (redo or (p, d.name) not in searched)]
+
+    def wanted(pair: tuple[str, str]) -> bool:
+        if redo or pair not in searched:
+            return True
+        return below is not None and recipe(*pair)["measured"]["best_val_acc"] < below
+
+    return [(p, d.name) for p in preset_names() for d in list_datasets() if d.offline and wanted((p, d.name))]
 
 
 def _sized(pair: tuple[str, str], settings: SearchSettings, device: str = "cpu") -> tuple[PairCost, Sizing]:
@@ -423,7 +448,10 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=parse_pairs,
                         help="PRESET/DATASET[,...] (default: every offline pair not searched yet)")
-    parser.add_argument("--redo", action="store_true", help="without --pairs: searched pairs too")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--redo", action="store_true", help="without --pairs: searched pairs too")
+    again.add_argument("--below", type=_fraction, metavar="ACC",
+                       help="without --pairs: searched pairs whose recorded best is under ACC (e.g. 0.6) too")
     parser.add_argument("--budget-seconds", type=_budget, default=SearchSettings.budget_seconds,
                         help="wall time per pair (default %(default)s s); pairs estimated over it are skipped")
     parser.add_argument("--list", action="store_true",
@@ -487,10 +515,11 @@ def _cuda() -> bool:
 
 
 def _search(args: argparse.Namespace, settings: SearchSettings) -> int:
-    pairs = candidate_pairs(args.pairs, args.redo)
+    pairs = candidate_pairs(args.pairs, args.redo, args.below)
     if not pairs:
-        print("every offline pair has a searched recipe (--list shows them); --pairs P/D,... or --redo "
-              "searches again", flush=True)
+        under = f" at or over {args.below:.0%}" if args.below is not None else ""
+        print(f"every offline pair has a searched recipe{under} (--list shows them); --pairs P/D,..., --below "
+              f"ACC or --redo searches again", flush=True)
         return 0
     sized = sorted((_sized(p, settings, args.device) for p in pairs), key=lambda cs: cs[1].shortest_sweep_seconds)
     for cost, sizing in sized:

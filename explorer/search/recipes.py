@@ -175,6 +175,14 @@ def family_presets() -> dict[str, str]:
     return {preset: family["family"] for preset, family in _book().families.items()}
 
 
+def searched_entry(preset: str, dataset: str, path: Path | None = None) -> dict | None:
+    """The pair's searched entry in the recipes file at path (default RECIPES_FILE), or None."""
+    if path is None or Path(path) == RECIPES_FILE:
+        return _book().searched.get((preset, dataset))
+    entries = json.loads(Path(path).read_text())["recipes"]
+    return next((e for e in entries if (e["preset"], e["dataset"]) == (preset, dataset)), None)
+
+
 def write_recipe(entry: dict, path: Path | None = None) -> None:
     """Put a searched entry into the recipes file, in place of the pair's old one (else after the
     others). Checked as the reader checks it, and its sweep file must lie beside the recipes file;
