@@ -247,7 +247,8 @@ def test_below_adds_the_searched_pairs_under_that_accuracy_and_nothing_else():
     (["--pairs", "lenet5/cifar10"], "offline dataset"), (["--pairs", ","], "at least one"),
     (["--budget-seconds", "nan"], "positive number"), (["--budget-seconds", "-5"], "positive number"),
     (["--below", "60"], "between 0 and 1"), (["--below", "nan"], "between 0 and 1"),
-    (["--below", "0.5", "--redo"], "not allowed with"), (["--stop-at", "12:60"], "HH:MM"), (["--stop-at", "x" * 5000], "HH:MM"), (["--device", "tpu"], "invalid choice"),
+    (["--below", "0.5", "--redo"], "not allowed with"), (["--stop-at", "12:60"], "HH:MM"),
+    (["--stop-at", "x" * 5000], "HH:MM"), (["--device", "tpu"], "invalid choice"),
     *([(["--device", "cuda"], "no CUDA GPU")] if not torch.cuda.is_available() else [])])
 def test_bad_flags_exit_2_with_a_message_before_anything_runs(argv, says, capsys):
     with pytest.raises(SystemExit) as stop:

@@ -17,8 +17,9 @@ temporary runs folder), and turning its report into a searched entry of recipes.
 Without --pairs: every preset on every offline dataset that has no searched recipe yet (--redo:
 every searched one too; --below 0.6: those whose recorded best is under 60%), cheapest first. A
 search of a pair that has a searched recipe replaces it only when its best trial does at least as
-well as the recorded one (else the recipe and its sweep file stay as they were). --plan prints the estimates and sizes and runs nothing. --list prints
-every preset on every offline dataset: its searched recipe's accuracy, or the family it falls back to.
+well as the recorded one (else the recipe and its sweep file stay as they were). --plan prints
+the estimates and sizes and runs nothing. --list prints every preset on every offline dataset: its
+searched recipe's accuracy, or the family it falls back to.
 """
 
 from __future__ import annotations
@@ -377,21 +378,23 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _budget(text: str) -> float:
+def _number(text: str) -> float:
+    """The flag's value as a float; NaN (which every range check below refuses) when it is none."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = math.nan
+        return math.nan
+
+
+def _budget(text: str) -> float:
+    value = _number(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text[:40]!r}")
     return value
 
 
 def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _number(text)
     if not 0 < value <= 1:  # NaN fails this too
         raise argparse.ArgumentTypeError(f"expected an accuracy between 0 and 1 (0.6 for 60%), got {text[:40]!r}")
     return value
